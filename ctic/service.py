@@ -1,0 +1,45 @@
+# -*- test-case-name: tests.test_service -*-
+"""
+What every role's twistd plugin shares: the C{--config} option, loading and
+validating the INI file against the role's schema, and turning a
+L{ctic.config.ConfigError} into a usage error twistd prints without a
+traceback.
+
+Each role has a C{tap.py} with an C{Options} subclass of L{ConfigOptions}
+and a C{makeService(options)}; C{twisted/plugins/ctic_plugins.py} holds only
+C{ServiceMaker} lines pointing at them.  The global reactor is imported in
+C{makeService} and nowhere below it: services and protocols take the reactor
+(or an C{IReactorTime}) as an argument.
+"""
+
+from __future__ import annotations
+
+from twisted.python import usage
+
+from ctic import config as _config
+
+
+class ConfigOptions(usage.Options):
+    """
+    Options for a role that reads one INI file.
+
+    Subclasses set C{schema} and C{defaultConfig}.  After parsing,
+    C{self.config} is the validated L{ctic.config.Config}.
+    """
+
+    schema: _config.Schema | None = None
+    defaultConfig: str | None = None
+
+    optParameters = [
+        ["config", "c", None, "INI configuration file (default: the role's file under etc/)"],
+    ]
+
+    def postOptions(self):
+        path = self["config"] or self.defaultConfig
+        if path is None:
+            raise usage.UsageError("--config is required")
+        self["config"] = path
+        try:
+            self.config = _config.load(path, self.schema)
+        except _config.ConfigError as e:
+            raise usage.UsageError(str(e)) from None
