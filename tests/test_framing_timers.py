@@ -1,0 +1,52 @@
+"""The shared framing buffer and timer."""
+
+import struct
+
+import pytest
+from twisted.internet.task import Clock
+
+from ctic.framing import FrameBuffer, FramingError
+from ctic.timers import Timer
+from tests.support import assert_no_pending_calls
+
+
+def ged_like():
+    return FrameBuffer(8, lambda h: struct.unpack("!I", h[:4])[0] + 8, 1024)
+
+
+def frame(body: bytes, mtype=1) -> bytes:
+    return struct.pack("!II", len(body), mtype) + body
+
+
+def test_partial_and_coalesced_reads():
+    fb = ged_like()
+    wire = frame(b"abcd") + frame(b"") + frame(b"xyz" * 10)
+    got = []
+    for i in range(len(wire)):
+        got += fb.feed(wire[i:i + 1])
+    assert got == [frame(b"abcd"), frame(b""), frame(b"xyz" * 10)]
+    assert fb.feed(wire * 3) == [frame(b"abcd"), frame(b""), frame(b"xyz" * 10)] * 3
+    assert len(fb) == 0
+
+
+def test_oversized_frame_raises_before_body():
+    fb = ged_like()
+    with pytest.raises(FramingError) as e:
+        fb.feed(struct.pack("!II", 5000, 1))
+    assert e.value.length == 5008
+
+
+def test_timer_restarts_and_leaves_nothing_behind():
+    clock = Clock()
+    fired = []
+    t = Timer(clock, fired.append, "x")
+    t.start(5)
+    clock.advance(4)
+    t.start(5)
+    clock.advance(4)
+    assert fired == [] and t.active
+    clock.advance(1)
+    assert fired == ["x"] and not t.active
+    t.start(1)
+    t.cancel()
+    assert_no_pending_calls(clock)
