@@ -6,3 +6,11 @@ from twisted.application.service import ServiceMaker
 gvpRM = ServiceMaker(
     "ctic gvp-rm", "ctic.rm.tap", "GVP Resource Manager (SIP proxy in front of CTI Connectors)", "gvp-rm"
 )
+ctic = ServiceMaker(
+    "ctic ctic", "ctic.connector.tap", "CTI Connector (ICM mode: GED-125 VRU side; tenant listeners for VRU-PGs)",
+    "ctic"
+)
+vruPGSim = ServiceMaker(
+    "ctic vru-pg-sim", "ctic.sim.vrupg.tap", "Cisco VRU-PG simulator (GED-125, duplex sides, call treatment)",
+    "vru-pg-sim"
+)
