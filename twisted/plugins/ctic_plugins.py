@@ -14,3 +14,6 @@ vruPGSim = ServiceMaker(
     "ctic vru-pg-sim", "ctic.sim.vrupg.tap", "Cisco VRU-PG simulator (GED-125, duplex sides, call treatment)",
     "vru-pg-sim"
 )
+ivrServerSim = ServiceMaker(
+    "ctic ivr-server-sim", "ctic.sim.ivrserver.tap", "Genesys IVR Server simulator (GLI/GctiMsg, for labs)", "ivr-server-sim"
+)
