@@ -41,6 +41,8 @@ class VRUProtocol(Protocol):
 
 
 class LinkFactory(Factory):
+    noisy = False
+
     def __init__(self, link: PGLink, clock):
         self.link = link
         self.clock = clock

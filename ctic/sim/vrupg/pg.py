@@ -356,6 +356,7 @@ class SimPG:
         self._held = []
         self._failover = Timer(clock, self._scheduledFailover)
         self._observers = []
+        self.stopping = False
 
     def __repr__(self):
         return f"<SimPG {self.settings.name} active={self.active!r}>"
@@ -407,7 +408,7 @@ class SimPG:
             del self.sides[side.label]
         if side is self.active:
             self.active = None
-            for other in self.sides.values():
+            for other in (() if self.stopping else list(self.sides.values())):
                 if other.state == CONNECTED and not self._opening():
                     log.info("{pg} fails over to side {side}", pg=self.settings.name, side=other.label)
                     self.failovers += 1
@@ -481,6 +482,7 @@ class SimPG:
         self._changed()
 
     def stop(self):
+        self.stopping = True
         self._failover.cancel()
         for dialogue in self.dialogues.values():
             dialogue.stop()

@@ -37,6 +37,8 @@ class PGSideProtocol(Protocol):
 
 
 class PGSideFactory(Factory):
+    noisy = False
+
     def __init__(self, pg, label, clock):
         self.pg = pg
         self.label = label
