@@ -1,0 +1,1 @@
+"""The GVP Resource Manager role (C{twistd gvp-rm})."""

@@ -1,0 +1,134 @@
+# -*- test-case-name: tests.sip.test_service -*-
+"""
+The C{[sip]} section every SIP role shares (RM, CTIC, MCP simulator), and the
+Twisted service that opens its listeners.  All names here are ours: the
+references document no Genesys option names for RM transports.
+"""
+
+from __future__ import annotations
+
+from twisted.application import service
+from twisted.logger import Logger
+
+from ctic.config import ConfigError, Option, Section, integer, number, string
+from ctic.sip.parser import Limits
+from ctic.sip.transport import TransportConfig, TransportLayer
+
+log = Logger(namespace="ctic.sip.service")
+
+
+def optional_port(text: str):
+    """A port number, 0 for any free port, or C{off} to disable."""
+    if text.lower() in ("", "off", "none", "no"):
+        return None
+    return integer(0, 65535)(text)
+
+
+optional_port.describe = "port (0 = any free port) or off"
+
+
+def sip_section(udp_port=5060, tcp_port=5060, tls_port=None) -> Section:
+    """The C{[sip]} section with a role's own default ports."""
+    return Section(
+        "sip",
+        (
+            Option("listen-address", string, "127.0.0.1", "address the SIP listeners bind to"),
+            Option("advertised-address", string, None,
+                   "address written in Via/Contact/Record-Route (default: listen-address)"),
+            Option("udp-port", optional_port, udp_port, "UDP listener port, or off"),
+            Option("tcp-port", optional_port, tcp_port, "TCP listener port, or off"),
+            Option("tls-port", optional_port, tls_port, "TLS listener port, or off"),
+            Option("tls-certificate", string, None, "PEM certificate file for TLS"),
+            Option("tls-private-key", string, None, "PEM private key file for TLS (default: the certificate file)"),
+            Option("tls-ca", string, None, "PEM CA bundle to verify TLS peers (off: peers are not verified)"),
+            Option("max-message-size", integer(512, 1048576), 65535,
+                   "largest SIP message accepted, bytes (larger: 513)"),
+            Option("max-headers", integer(8, 4096), 128, "most header fields in one message (more: 400)"),
+            Option("tcp-idle-timeout", number(1), 300.0, "seconds before an idle TCP/TLS connection is closed"),
+            Option("max-connections", integer(1), 1024, "most TCP/TLS connections open at once"),
+            Option("t1", number(0.01), 0.5, "RFC 3261 T1 (RTT estimate), seconds"),
+            Option("t2", number(0.01), 4.0, "RFC 3261 T2 (maximum retransmit interval), seconds"),
+            Option("t4", number(0.01), 5.0, "RFC 3261 T4 (maximum message lifetime), seconds"),
+        ),
+        doc="SIP transports (ours)",
+    )
+
+
+def transport_config(values) -> TransportConfig:
+    return TransportConfig(
+        limits=Limits(max_message_size=values["max-message-size"], max_headers=values["max-headers"]),
+        tcp_idle_timeout=values["tcp-idle-timeout"],
+        max_connections=values["max-connections"],
+        udp_max_datagram=max(values["max-message-size"], 65535),
+    )
+
+
+def tls_contexts(values, path="<config>"):
+    """(server context, client context) from the [sip] TLS options, or (None, None)."""
+    cert = values["tls-certificate"]
+    if not cert:
+        return None, None
+    from twisted.internet import ssl
+
+    key = values["tls-private-key"] or cert
+    try:
+        with open(cert, "rb") as f:
+            cert_pem = f.read()
+        with open(key, "rb") as f:
+            key_pem = f.read()
+        private = ssl.PrivateCertificate.loadPEM(cert_pem + b"\n" + key_pem)
+        cas = []
+        if values["tls-ca"]:
+            with open(values["tls-ca"], "rb") as f:
+                cas = [ssl.Certificate.loadPEM(f.read())]
+    except OSError as e:
+        raise ConfigError(f"cannot read TLS file: {e.strerror}", path, "sip", None, e.filename) from None
+    except Exception as e:
+        raise ConfigError(f"bad TLS certificate or key: {e}", path, "sip") from None
+    server = private.options(*cas) if cas else private.options()
+    client = ssl.CertificateOptions(
+        privateKey=private.privateKey.original,
+        certificate=private.original,
+        verify=bool(cas),
+        caCerts=[c.original for c in cas] or None,
+    )
+    return server, client
+
+
+class SIPTransportService(service.Service):
+    """Opens the [sip] listeners on start and closes them on stop."""
+
+    name = "sip-transport"
+
+    def __init__(self, layer: TransportLayer, values, tls_server_context=None):
+        self.layer = layer
+        self.values = values
+        self.tls_server_context = tls_server_context
+
+    def startService(self):
+        super().startService()
+        v = self.values
+        iface = v["listen-address"]
+        if v["udp-port"] is not None:
+            self.layer.listen_udp(v["udp-port"], iface)
+        if v["tcp-port"] is not None:
+            self.layer.listen_tcp(v["tcp-port"], iface)
+        if v["tls-port"] is not None:
+            if self.tls_server_context is None:
+                raise ConfigError("tls-port is set but tls-certificate is not", None, "sip", "tls-port")
+            self.layer.listen_tls(v["tls-port"], self.tls_server_context, iface)
+
+    def stopService(self):
+        super().stopService()
+        return self.layer.stop()
+
+
+def make_transport(reactor, values, user=None, path="<config>"):
+    """A L{TransportLayer} and the service that opens its listeners, from [sip]."""
+    server_ctx, client_ctx = tls_contexts(values, path)
+    layer = TransportLayer(
+        reactor, user, transport_config(values),
+        advertised_host=values["advertised-address"] or values["listen-address"],
+        tls_client_context=client_ctx,
+    )
+    return layer, SIPTransportService(layer, values, server_ctx)

@@ -1,0 +1,399 @@
+# -*- test-case-name: tests.sip.test_transport -*-
+"""
+SIP transports on Twisted: UDP, TCP and TLS feeding one Sans-IO codec.
+
+L{TransportLayer} owns the listeners and the stream connections, stamps
+C{received}/C{rport} on requests (RFC 3261 §18.2.1, RFC 3581), answers
+malformed requests with 400 (505, 513) itself, routes responses by the top
+Via (§18.2.2), reuses stream connections keyed by peer, closes idle ones,
+bounds their number, and hands every good message to its user::
+
+    user.messageReceived(message)          # message.source is a Peer
+    user.transportError(peer, message, reason)   # a send that could not happen
+
+The reactor is passed in; nothing here imports the global one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from twisted.internet import protocol
+from twisted.logger import Logger
+
+from ctic.sip.errors import SIPParseError
+from ctic.sip.message import REASONS, Message, Request, Response
+from ctic.sip.parser import PING, DEFAULT_LIMITS, Limits, StreamParser, parse_datagram
+from ctic.timers import Timer
+
+log = Logger(namespace="ctic.sip.transport")
+
+DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
+RELIABLE = frozenset(("TCP", "TLS"))
+_RAW_KEYS = ("via", "from", "call-id", "cseq")
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The far end of a message: transport (C{UDP}, C{TCP}, C{TLS}), host, port."""
+
+    transport: str
+    host: str
+    port: int
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport in RELIABLE
+
+    def __str__(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport.lower()}:{host}:{self.port}"
+
+
+@dataclass
+class TransportConfig:
+    """Transport limits and timers (ours; see README)."""
+
+    limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+    tcp_idle_timeout: float = 300.0
+    max_connections: int = 1024
+    udp_max_datagram: int = 65535
+    tcp_connect_timeout: float = 10.0
+
+
+def stamp_via(request: Request, host: str, port: int) -> None:
+    """RFC 3261 §18.2.1 and RFC 3581 §4: add C{received} and fill C{rport}."""
+    via = request.top_via
+    if via is None:
+        return
+    params = via.params
+    if "rport" in params:
+        params["rport"] = str(port)
+        params["received"] = host
+    elif via.host != host:
+        params["received"] = host
+
+
+def response_peer(via, transport: str) -> Peer:
+    """Where a response goes when it cannot follow its request's connection (§18.2.2)."""
+    params = via.params
+    host = params.get("maddr") or params.get("received") or via.host
+    rport = params.get("rport")
+    if rport and rport.isdigit():
+        port = int(rport)
+    else:
+        port = via.port or DEFAULT_PORTS.get(via.transport, 5060)
+    return Peer(via.transport if via.transport in DEFAULT_PORTS else transport, host, port)
+
+
+def error_response_bytes(err: SIPParseError) -> bytes:
+    """A minimal response to a request that failed to parse, from its raw headers."""
+    raw = err.raw_headers
+    status = err.status
+    lines = [f"SIP/2.0 {status} {REASONS.get(status, 'Bad Request')}"]
+    for v in raw.get("via", ()):
+        lines.append(f"Via: {v}")
+    for name, key in (("From", "from"), ("To", "to"), ("Call-ID", "call-id"), ("CSeq", "cseq")):
+        values = raw.get(key)
+        if values:
+            value = values[0]
+            if key == "to" and "tag=" not in value:
+                # §8.2.6.2: a To-tag, the same for every retransmission.
+                seed = "|".join(str(raw.get(k)) for k in _RAW_KEYS)
+                value += ";tag=" + hashlib.blake2s(seed.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
+            lines.append(f"{name}: {value}")
+    reason = err.reason.replace("\\", "\\\\").replace('"', "'")[:200]
+    lines.append(f'Warning: 399 ctic "{reason}"')
+    lines.append("Content-Length: 0\r\n\r\n")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape")
+
+
+class TransportLayer:
+    """
+    The listeners, connections and routing rules of one SIP node.
+
+    @ivar addresses: transport name to the (host, port) we advertise for it
+        in Via, Contact and Record-Route.
+    """
+
+    def __init__(self, reactor, user=None, config: TransportConfig | None = None,
+                 advertised_host: str | None = None, tls_client_context=None):
+        self.reactor = reactor
+        self.tls_client_context = tls_client_context
+        self.user = user
+        self.config = config or TransportConfig()
+        self.advertised_host = advertised_host
+        self.addresses: dict[str, tuple[str, int]] = {}
+        self._udp = None
+        self._ports = []
+        self._connections: dict[Peer, SIPStreamProtocol] = {}
+        self._pending: dict[Peer, list[bytes]] = {}
+        self._observers = []
+
+    # --- listening ---------------------------------------------------------
+
+    def listen_udp(self, port: int, interface: str = "") -> int:
+        proto = SIPDatagramProtocol(self)
+        p = self.reactor.listenUDP(port, proto, interface=interface, maxPacketSize=self.config.udp_max_datagram)
+        self._ports.append(p)
+        if self._udp is None:
+            self._udp = proto
+        return self._advertise("UDP", p, interface)
+
+    def listen_tcp(self, port: int, interface: str = "") -> int:
+        p = self.reactor.listenTCP(port, SIPStreamFactory(self, "TCP"), interface=interface)
+        self._ports.append(p)
+        return self._advertise("TCP", p, interface)
+
+    def listen_tls(self, port: int, context_factory, interface: str = "") -> int:
+        p = self.reactor.listenSSL(port, SIPStreamFactory(self, "TLS"), context_factory, interface=interface)
+        self._ports.append(p)
+        return self._advertise("TLS", p, interface)
+
+    def _advertise(self, transport, listening_port, interface) -> int:
+        actual = listening_port.getHost().port
+        host = self.advertised_host or interface or "127.0.0.1"
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        self.addresses.setdefault(transport, (host, actual))
+        log.info("SIP listening on {transport} {interface}:{port}", transport=transport, interface=interface or "*", port=actual)
+        return actual
+
+    def stop(self):
+        """Stop listening and drop every connection; returns a Deferred."""
+        from twisted.internet import defer
+
+        for conn in list(self._connections.values()):
+            conn.transport.loseConnection()
+        ports, self._ports = self._ports, []
+        self._udp = None
+        return defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in ports], consumeErrors=True)
+
+    # --- observers (ladder views); free when nobody listens ----------------
+
+    def add_observer(self, fn) -> None:
+        """C{fn(direction, peer, message)} for every message in ("in") and out ("out")."""
+        self._observers.append(fn)
+
+    def remove_observer(self, fn) -> None:
+        self._observers.remove(fn)
+
+    # --- receiving ---------------------------------------------------------
+
+    def _received(self, msg: Message, peer: Peer) -> None:
+        msg.source = peer
+        if type(msg) is Request:
+            stamp_via(msg, peer.host, peer.port)
+        if self._observers:
+            for fn in self._observers:
+                fn("in", peer, msg)
+        user = self.user
+        if user is not None:
+            try:
+                user.messageReceived(msg)
+            except Exception:
+                log.failure("SIP message handler failed for {summary} from {peer}", summary=msg.summary(), peer=str(peer))
+
+    def _bad(self, err: SIPParseError, peer: Peer, reply) -> None:
+        """A message that failed to parse: log it, answer a request, drop a response."""
+        if err.can_answer():
+            log.warn(
+                "Rejected malformed {method} from {peer} with {status}: {reason}",
+                method=err.method, peer=str(peer), status=err.status, reason=err.reason,
+            )
+            reply(error_response_bytes(err))
+        else:
+            log.warn(
+                "Dropped malformed {kind} from {peer}: {reason}",
+                kind="response" if err.is_request is False else "message", peer=str(peer), reason=err.reason,
+            )
+
+    # --- sending -----------------------------------------------------------
+
+    def send(self, msg: Message, peer: Peer) -> None:
+        """Send a message to a peer, opening a stream connection if needed."""
+        data = bytes(msg)
+        if self._observers:
+            for fn in self._observers:
+                fn("out", peer, msg)
+        if peer.transport == "UDP":
+            if self._udp is None or self._udp.transport is None:
+                self._fail(peer, msg, "no UDP listener")
+                return
+            try:
+                self._udp.transport.write(data, (peer.host, peer.port))
+            except Exception as e:  # e.g. EMSGSIZE, unreachable
+                self._fail(peer, msg, f"UDP send failed: {e}")
+            return
+        conn = self._connections.get(peer)
+        if conn is not None:
+            conn.write(data)
+            return
+        queue = self._pending.get(peer)
+        if queue is not None:
+            queue.append((data, msg))
+            return
+        self._pending[peer] = [(data, msg)]
+        self._connect(peer)
+
+    def send_response(self, response: Response, request: Message | None = None) -> None:
+        """
+        Send a response: on the request's own connection when it is still
+        open, otherwise by the top Via (§18.2.2, RFC 3581).
+        """
+        source = request.source if request is not None else None
+        if source is not None and source.reliable and source in self._connections:
+            self.send(response, source)
+            return
+        via = response.top_via
+        if via is None:
+            log.warn("Cannot route a {status} response without Via", status=response.status)
+            return
+        if source is not None and source.transport == "UDP":
+            peer = response_peer(via, "UDP")
+            if peer.transport != "UDP":
+                peer = Peer("UDP", peer.host, peer.port)
+        else:
+            peer = response_peer(via, source.transport if source else "UDP")
+        self.send(response, peer)
+
+    def _connect(self, peer: Peer) -> None:
+        factory = SIPClientFactory(self, peer)
+        timeout = self.config.tcp_connect_timeout
+        if peer.transport == "TLS":
+            ctx = self.tls_client_context
+            if ctx is None:
+                self._connect_failed(peer, "no TLS client context configured")
+                return
+            self.reactor.connectSSL(peer.host, peer.port, factory, ctx, timeout=timeout)
+        else:
+            self.reactor.connectTCP(peer.host, peer.port, factory, timeout=timeout)
+
+    def _connect_failed(self, peer: Peer, reason: str) -> None:
+        for data, msg in self._pending.pop(peer, []):
+            self._fail(peer, msg, reason)
+
+    def _fail(self, peer: Peer, msg: Message, reason: str) -> None:
+        log.warn("SIP send to {peer} failed: {reason}", peer=str(peer), reason=reason)
+        user = self.user
+        if user is not None and hasattr(user, "transportError"):
+            user.transportError(peer, msg, reason)
+
+    # --- connection table --------------------------------------------------
+
+    def _register(self, conn: "SIPStreamProtocol") -> None:
+        self._connections[conn.peer] = conn
+        for data, msg in self._pending.pop(conn.peer, []):
+            conn.write(data)
+
+    def _unregister(self, conn: "SIPStreamProtocol") -> None:
+        if self._connections.get(conn.peer) is conn:
+            del self._connections[conn.peer]
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+
+class SIPDatagramProtocol(protocol.DatagramProtocol):
+    """UDP: one message per datagram; trailing octets ignored."""
+
+    noisy = False
+
+    def __init__(self, layer: TransportLayer):
+        self.layer = layer
+
+    def datagramReceived(self, data, addr):
+        if not data.strip(b"\r\n"):
+            return  # keep-alive
+        layer = self.layer
+        try:
+            msg = parse_datagram(data, layer.config.limits)
+        except SIPParseError as err:
+            peer = Peer("UDP", addr[0], addr[1])
+            layer._bad(err, peer, lambda out: self.transport.write(out, addr))
+            return
+        layer._received(msg, Peer("UDP", addr[0], addr[1]))
+
+
+class SIPStreamProtocol(protocol.Protocol):
+    """TCP or TLS: Content-Length framing, keep-alives, idle close."""
+
+    def __init__(self, layer: TransportLayer, transport_name: str, peer: Peer | None = None):
+        self.layer = layer
+        self.transport_name = transport_name
+        self.peer = peer
+        self.parser = StreamParser(layer.config.limits)
+        self.idle = Timer(layer.reactor, self._idle)
+
+    def connectionMade(self):
+        if self.peer is None:
+            addr = self.transport.getPeer()
+            self.peer = Peer(self.transport_name, addr.host, addr.port)
+        self.layer._register(self)
+        self.idle.start(self.layer.config.tcp_idle_timeout)
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+        self.idle.start(self.layer.config.tcp_idle_timeout)
+
+    def dataReceived(self, data):
+        self.idle.start(self.layer.config.tcp_idle_timeout)
+        try:
+            events = self.parser.feed(data)
+        except SIPParseError as err:
+            self.layer._bad(err, self.peer, self.transport.write)
+            log.warn("Closing {peer}: stream framing lost", peer=str(self.peer))
+            self.transport.loseConnection()
+            return
+        for event in events:
+            if event is PING:
+                self.transport.write(b"\r\n")
+            elif isinstance(event, SIPParseError):
+                self.layer._bad(event, self.peer, self.transport.write)
+            else:
+                self.layer._received(event, self.peer)
+
+    def _idle(self):
+        log.info("Closing idle {peer}", peer=str(self.peer))
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason=None):
+        self.idle.cancel()
+        self.layer._unregister(self)
+
+
+class SIPStreamFactory(protocol.Factory):
+    """Accepts TCP/TLS connections up to the configured bound."""
+
+    noisy = False
+
+    def __init__(self, layer: TransportLayer, transport_name: str):
+        self.layer = layer
+        self.transport_name = transport_name
+
+    def buildProtocol(self, addr):
+        if self.layer.connection_count >= self.layer.config.max_connections:
+            log.warn(
+                "Refused {transport} connection from {host}: {limit} connections open",
+                transport=self.transport_name, host=addr.host, limit=self.layer.config.max_connections,
+            )
+            return None
+        return SIPStreamProtocol(self.layer, self.transport_name)
+
+
+class SIPClientFactory(protocol.ClientFactory):
+    """An outbound stream connection to one peer."""
+
+    noisy = False
+
+    def __init__(self, layer: TransportLayer, peer: Peer):
+        self.layer = layer
+        self.peer = peer
+
+    def buildProtocol(self, addr):
+        return SIPStreamProtocol(self.layer, self.peer.transport, self.peer)
+
+    def clientConnectionFailed(self, connector, reason):
+        self.layer._connect_failed(self.peer, reason.getErrorMessage())
