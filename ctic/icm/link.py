@@ -220,6 +220,10 @@ class PGLink:
             return
         dialogue = self.dialogues.get(msg.dialogue_id)
         if dialogue is None:
+            if msg.subtype == C.DIALOGUE_FAILURE_EVENT:
+                log.info("DIALOGUE_FAILURE_EVENT for unknown DialogueID {dialogue_id} ignored",
+                         dialogue_id=msg.dialogue_id)
+                return
             log.warn("{name} for unknown DialogueID {dialogue_id} from {peer}: E_INVALID_DIALOGUEID",
                      name=msg.name, dialogue_id=msg.dialogue_id, peer=session.peer_text)
             session.send(sc(C.DIALOGUE_FAILURE_EVENT, msg.dialogue_id, 0, ErrorCode=C.E_INVALID_DIALOGUEID))

@@ -238,8 +238,9 @@ class SimDialogue:
         if self.start_msg.subtype == C.NEW_CALL and self.dialed_number is None:
             self._fail("E_INVALID_MESSAGE")  # §2.1: DialedNumber is required
             return
-        key = self.dialed_number or self.start_msg.get(C.TAG_DNIS) or self.start_msg.get(C.TAG_CorrelationID)
-        treatment = pick(self.pg.treatments, key)
+        keys = [self.start_msg.get(tag) for tag in (C.TAG_DialedNumber, C.TAG_CorrelationID, C.TAG_DNIS,
+                                                     C.TAG_CalledNumber)]
+        treatment = pick(self.pg.treatments, [k for k in keys if k is not None])
         if treatment is None:
             self._fail("E_INVALID_DIALED_NUMBER")
             return
@@ -357,6 +358,7 @@ class SimPG:
         self._failover = Timer(clock, self._scheduledFailover)
         self._observers = []
         self.stopping = False
+        self._recent = {}
 
     def __repr__(self):
         return f"<SimPG {self.settings.name} active={self.active!r}>"
@@ -468,6 +470,8 @@ class SimPG:
             return
         dialogue = self.dialogues.get(msg.dialogue_id)
         if dialogue is None:
+            if msg.dialogue_id in self._recent:
+                return  # a late report for a dialogue this PG already finished
             if msg.subtype != C.DIALOGUE_FAILURE_EVENT:
                 side.send(sc(C.DIALOGUE_FAILURE_EVENT, msg.dialogue_id, 0, ErrorCode=C.E_INVALID_DIALOGUEID))
             return
@@ -477,6 +481,9 @@ class SimPG:
         self.dialogues.pop(dialogue.id, None)
         self.finished.append(dialogue)
         del self.finished[:-1000]
+        self._recent[dialogue.id] = None
+        while len(self._recent) > 1000:
+            del self._recent[next(iter(self._recent))]
         log.info("{pg} dialogue {dialogue_id} ({dialed}) ended: {outcome}", pg=self.settings.name,
                  dialogue_id=dialogue.id, dialed=dialogue.dialed_number, outcome=dialogue.outcome)
         self._changed()

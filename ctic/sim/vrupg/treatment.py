@@ -98,11 +98,13 @@ class Treatment:
         return "*" in self.dialed_numbers or (dialed_number is not None and dialed_number in self.dialed_numbers)
 
 
-def pick(treatments, dialed_number):
-    """The first treatment naming this dialed number exactly, else the first with C{*}."""
-    for t in treatments:
-        if dialed_number is not None and dialed_number in t.dialed_numbers:
-            return t
+def pick(treatments, keys):
+    """The first treatment naming one of C{keys} (DialedNumber, CorrelationID, DNIS...) exactly,
+    else the first with C{*}."""
+    for key in keys:
+        for t in treatments:
+            if key in t.dialed_numbers:
+                return t
     for t in treatments:
         if "*" in t.dialed_numbers:
             return t
