@@ -119,6 +119,9 @@ class Encoder:
         if msg.has_call_id:
             if msg.CallId is None:
                 raise EncodeError(f"{msg.element} needs a CallId")
+            if not msg.CallId or msg.CallId != msg.CallId.strip():
+                # readers strip it (tolerance), so it must survive that
+                raise EncodeError(f"CallId {msg.CallId!r} is empty or has surrounding whitespace")
             out.append("<CallId>")
             out.append(escape_text(msg.CallId, "CallId"))
             out.append("</CallId>")
@@ -291,6 +294,8 @@ class Decoder:
                         raise GctiMsgError(f"{name} lacks the required attribute {f.name}", call_id, name)
                     continue
                 kwargs[f.name] = value
+                continue
+            if kind == "sub":
                 continue
             child = children.get(f.name)
             if kind == "kv" and child is None and f.name in ("UDataEx", "ExtnsEx"):

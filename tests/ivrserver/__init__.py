@@ -1,0 +1,1 @@
+"""Tests for the Genesys IVR Server link and its simulator."""
