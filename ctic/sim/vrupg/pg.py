@@ -398,7 +398,7 @@ class SimPG:
         held, self._held = self._held, []
         for msg in held:
             side.send(msg)
-        if self.settings.failover_every > 0 and len(self.settings.sides) > 1:
+        if self.settings.failover_every > 0:
             self._failover.start(self.settings.failover_every)
         self._changed()
 
