@@ -59,15 +59,15 @@ class FakeNetwork(Clock):
         self.pumps.append(pump)
 
     def flush(self):
-        for _ in range(50):
+        for _ in range(200):
+            super().advance(0)
             moved = False
             for pump in list(self.pumps):
                 if pump.pump(advanceClock=False):
                     moved = True
             self.pumps = [p for p in self.pumps
                           if not (p.clientIO.disconnected and p.serverIO.disconnected)]
-            super().advance(0)
-            if not moved:
+            if not moved and not [c for c in self.getDelayedCalls() if c.getTime() <= self.seconds()]:
                 return
 
     def advance(self, amount):
