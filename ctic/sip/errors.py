@@ -22,6 +22,8 @@ class SIPParseError(Exception):
     @ivar raw_headers: lower-case header name to list of raw values, as far
         as they could be read (Via, From, To, Call-ID, CSeq) for the answer.
     @ivar fatal: the stream can no longer be framed (close the connection).
+    @ivar framed: for a fatal stream error, the events L{StreamParser.feed}
+        framed before the fault in the same call (handle them, then close).
     """
 
     def __init__(self, reason, status=400, *, method=None, is_request=None, raw_headers=None, fatal=False):
@@ -32,6 +34,7 @@ class SIPParseError(Exception):
         self.is_request = is_request
         self.raw_headers = raw_headers or {}
         self.fatal = fatal
+        self.framed = []
 
     def __str__(self):
         return self.reason

@@ -338,7 +338,10 @@ class StreamParser:
     L{Request}, a L{Response}, L{PING}, or a L{SIPParseError} for a message
     that was framed but malformed (answer it, keep the connection).  A fault
     that loses framing (bad Content-Length, oversized header block) raises
-    L{SIPParseError} with C{fatal=True}: close the connection.
+    L{SIPParseError} with C{fatal=True}: close the connection.  Its
+    C{framed} attribute lists the events framed earlier in the same call,
+    so what arrived in one read before the fault is handled exactly as if
+    it had arrived in reads of its own.
     """
 
     __slots__ = ("_buf", "_limits", "_need")
@@ -355,6 +358,13 @@ class StreamParser:
     def feed(self, data: bytes) -> list:
         buf = self._buf + data if self._buf else data
         events = []
+        try:
+            return self._frame(buf, events)
+        except SIPParseError as err:
+            err.framed = events
+            raise
+
+    def _frame(self, buf: bytes, events: list) -> list:
         limits = self._limits
         while buf:
             if buf[:2] == b"\r\n":

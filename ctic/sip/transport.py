@@ -343,10 +343,15 @@ class SIPStreamProtocol(protocol.Protocol):
         try:
             events = self.parser.feed(data)
         except SIPParseError as err:
+            # What was framed before the fault is handled as if read alone.
+            self._handle(err.framed)
             self.layer._bad(err, self.peer, self.transport.write)
             log.warn("Closing {peer}: stream framing lost", peer=str(self.peer))
             self.transport.loseConnection()
             return
+        self._handle(events)
+
+    def _handle(self, events) -> None:
         for event in events:
             if event is PING:
                 self.transport.write(b"\r\n")
