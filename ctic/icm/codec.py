@@ -406,6 +406,7 @@ class Codec:
         enforce = self.enforce_on_receive
         encoding = self.encoding
         append = out.append
+        accept = self.accept_without_nul
         while pos < end:
             if end - pos < 2:
                 raise DecodeError("floating field header cut off at the end of the message", name)
@@ -418,13 +419,12 @@ class Codec:
                                   name, tag)
             kind = kinds[tag]
             if kind == STRING:
-                data = frame[pos:stop]
-                stripped = data.rstrip(b"\0")
+                stripped = frame[pos:stop].rstrip(b"\0")
                 nuls = length - len(stripped)
                 if enforce and len(stripped) > limits[tag]:
                     raise FieldError(f"{len(stripped)} characters exceed the limit of {limits[tag]}",
                                      name, tag)
-                if not nuls and not self.accept_without_nul:
+                if not nuls and not accept:
                     raise FieldError("string without a terminating NUL", name, tag)
                 append((tag, stripped.decode(encoding), nuls))
             elif kind == UINT or kind == BOOL:
