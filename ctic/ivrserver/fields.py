@@ -78,6 +78,9 @@ class Message:
     direction = BOTH
     has_call_id = True
     fields: ClassVar[tuple] = ()
+    attr_names: ClassVar[tuple] = ()
+    required_attrs: ClassVar[tuple] = ()
+    child_fields: ClassVar[tuple] = ()
 
     def summary(self) -> str:
         """A short one-line description for logs and ladder views."""
@@ -113,6 +116,10 @@ def message(direction: str, element: str | None = None, has_call_id: bool = True
             "direction": direction,
             "has_call_id": has_call_id,
             "fields": tuple(spec),
+            # precomputed for the codec's hot path
+            "attr_names": tuple(f.name for f in spec if f.kind == "attr"),
+            "required_attrs": tuple(f.name for f in spec if f.kind == "attr" and f.required),
+            "child_fields": tuple(f for f in spec if f.kind != "attr"),
             "__doc__": cls.__doc__,
             "__module__": cls.__module__,
             "__qualname__": cls.__qualname__,
