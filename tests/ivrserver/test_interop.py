@@ -4,6 +4,8 @@ all three deployment modes, and against `twistd ivr-server-sim` run as a
 real process with the shipped configuration.
 """
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from twisted.internet import defer, reactor, task
@@ -92,7 +94,9 @@ class RealProcessTests(unittest.TestCase):
         port = free_port()
         shipped = (ROOT / "etc" / "ivr-server-sim.ini").read_text()
         assert "gli-server-address = 127.0.0.1:3021" in shipped
-        path = Path(self.mktemp() + ".ini")
+        tmp = Path(tempfile.mkdtemp(prefix="ivr-server-sim-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = tmp / "ivr-server-sim.ini"
         path.write_text(shipped.replace("127.0.0.1:3021", f"127.0.0.1:{port}"))
         with twistd("ivr-server-sim", "--config", str(path), ready_port=port) as proc:
             client = IVRServerClient(reactor, ClientConfig("IVR1", (("127.0.0.1", port),), request_timeout=5.0))
