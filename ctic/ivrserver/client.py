@@ -150,7 +150,10 @@ class IVRServerClient(Service):
         self._login_timer.cancel()
         self._login_retry.cancel()
         if self._connector is not None and self.link is None:
-            self._connector.stopConnecting()
+            try:
+                self._connector.stopConnecting()
+            except Exception:  # already connected or failed: nothing to stop
+                pass
         if self.link is not None:
             self.link.abort("client stopped")
         for d in self._ready_waiters:

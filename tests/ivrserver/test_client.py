@@ -261,3 +261,28 @@ def test_call_ids_are_unique_across_restarts_and_message_events():
     assert all(e.call_id == call.CallId and e.peer == "10.0.0.1:3021" for e in seen)
     call.end()
     finish(net, client)
+
+
+def test_two_clients_share_one_server_and_survive_its_restart():
+    from ctic.ivrserver.client import ClientConfig, IVRServerClient
+
+    net, first = setup()
+    second = IVRServerClient(net, ClientConfig("IVR2", (PRIMARY,), keepalive_interval=5.0, reconnect_delay=1.0))
+    second.startService()
+    net.flush()
+    sim = net.servers[PRIMARY]
+    assert first.ready and second.ready and len(sim.sessions) == 2
+    a = first.new_call("01")
+    b = second.new_call("01")  # the same IVR port from another client: refused server-wide
+    net.run(0.3)
+    assert a.started.called and b.ended.called
+    assert failure_of(b.started, RequestFailed).message.EndCause == "InvalidStateTransition"
+    sim.restart(downtime=3.0)
+    net.flush()
+    assert isinstance(result(a.ended), LinkLost) and not first.ready and not second.ready
+    net.run(2.5)
+    assert not first.ready and len(net.attempts) > 2  # refused while the server is down
+    net.run(10.0)
+    assert first.ready and second.ready and sim.calls == {}
+    second.stopService()
+    finish(net, first)
