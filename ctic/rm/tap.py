@@ -2,9 +2,10 @@
 """
 C{twistd gvp-rm}: the Resource Manager.
 
-Today the RM runs the SIP transports with the stateless responder: OPTIONS
-is answered 200, other requests 501, malformed ones 400.  Routing, resource
-groups and CDRs arrive with the Resource Manager work.
+A transaction-stateful, record-routing SIP proxy (L{ctic.sip.proxy.Proxy})
+whose router is L{ctic.rm.router.RMRouter}: tenants, gateway / CTIC / MCP
+resource groups, IVR Profiles, the CTI rules, OPTIONS health checks and CDRs
+(SQLite by default).  The INI layout is described in L{ctic.rm.schema}.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from __future__ import annotations
 from twisted.application import service
 
 from ctic.config import Schema
+from ctic.rm.schema import SECTIONS
 from ctic.service import ConfigOptions
-from ctic.sip.responder import StatelessResponder
-from ctic.sip.service import make_transport, sip_section
 
-SCHEMA = Schema("gvp-rm", (sip_section(udp_port=5060, tcp_port=5060),))
+SCHEMA = Schema("gvp-rm", SECTIONS)
 
 
 class Options(ConfigOptions):
@@ -24,14 +24,21 @@ class Options(ConfigOptions):
     defaultConfig = "etc/rm.ini"
     longdesc = "Run the GVP Resource Manager (SIP on UDP and TCP 5060 by default)."
 
+    def postOptions(self):
+        super().postOptions()
+        from ctic.config import ConfigError
+        from ctic.rm.model import build
+        from twisted.python import usage
+
+        try:
+            self.model = build(self.config)
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+
 
 def makeService(options):
     from twisted.internet import reactor
 
-    config = options.config
-    top = service.MultiService()
-    responder = StatelessResponder(server_name="ctic-gvp-rm")
-    layer, transport_service = make_transport(reactor, config["sip"], responder, config.path)
-    responder.transport = layer
-    transport_service.setServiceParent(top)
-    return top
+    from ctic.rm.node import ResourceManagerService
+
+    return ResourceManagerService(reactor, options.config, options.model)
