@@ -63,6 +63,14 @@ def transport_config(values) -> TransportConfig:
     )
 
 
+_PEM_END = b"-----END CERTIFICATE-----"
+
+
+def _pem_certificates(data: bytes) -> list[bytes]:
+    """Each certificate of a PEM bundle (Certificate.loadPEM reads only the first)."""
+    return [part + _PEM_END for part in data.split(_PEM_END)[:-1]]
+
+
 def tls_contexts(values, path="<config>"):
     """(server context, client context) from the [sip] TLS options, or (None, None)."""
     cert = values["tls-certificate"]
@@ -80,7 +88,9 @@ def tls_contexts(values, path="<config>"):
         cas = []
         if values["tls-ca"]:
             with open(values["tls-ca"], "rb") as f:
-                cas = [ssl.Certificate.loadPEM(f.read())]
+                cas = [ssl.Certificate.loadPEM(pem) for pem in _pem_certificates(f.read())]
+            if not cas:
+                raise ValueError(f"no certificate in {values['tls-ca']}")
     except OSError as e:
         raise ConfigError(f"cannot read TLS file: {e.strerror}", path, "sip", None, e.filename) from None
     except Exception as e:
