@@ -79,6 +79,7 @@ class Message:
     has_call_id = True
     fields: ClassVar[tuple] = ()
     attr_names: ClassVar[tuple] = ()
+    attr_set: ClassVar[frozenset] = frozenset()
     required_attrs: ClassVar[tuple] = ()
     child_fields: ClassVar[tuple] = ()
 
@@ -118,6 +119,7 @@ def message(direction: str, element: str | None = None, has_call_id: bool = True
             "fields": tuple(spec),
             # precomputed for the codec's hot path
             "attr_names": tuple(f.name for f in spec if f.kind == "attr"),
+            "attr_set": frozenset(f.name for f in spec if f.kind == "attr"),
             "required_attrs": tuple(f.name for f in spec if f.kind == "attr" and f.required),
             "child_fields": tuple(f for f in spec if f.kind != "attr"),
             "__doc__": cls.__doc__,

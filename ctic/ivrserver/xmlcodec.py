@@ -285,7 +285,14 @@ class Decoder:
             raise GctiMsgError(f"root element is {_tag(root)}, not GctiMsg")
         call_id = None
         body = None
-        for child in root:
+        # Fast path for the shape every real document has: <CallId>text</CallId><Message .../>
+        if len(root) >= 2:
+            first = root[0]
+            second = root[1]
+            if first.tag == "CallId" and not len(first) and second.tag.__class__ is str:
+                call_id = (first.text or "").strip()
+                body = second
+        for child in (root if body is None else ()):
             tag = child.tag
             if tag is etree.Entity:
                 raise GctiMsgError("entity references are not allowed", call_id)
@@ -309,11 +316,8 @@ class Decoder:
         return _build(cls, kwargs)
 
     def _fields(self, cls, el, call_id) -> dict:
-        attrs = dict(el.items())
-        if attrs:
-            kwargs = {name: attrs[name] for name in cls.attr_names if name in attrs}
-        else:
-            kwargs = {}
+        known = cls.attr_set
+        kwargs = {k: v for k, v in el.items() if k in known}
         for name in cls.required_attrs:
             if name not in kwargs:
                 raise GctiMsgError(f"{cls.element} lacks the required attribute {name}", call_id, cls.element)
