@@ -119,36 +119,38 @@ class HealthMonitor:
     def __init__(self, clock, probe, groups):
         self.clock = clock
         self.probe = probe
-        self.timers: list[Timer] = []
+        self.timers: dict[int, Timer] = {}
         self._running = False
+        self._pending: dict[int, Timer] = {}
         for g in groups:
             mon = g.group.monitoring
             if mon.method != "OPTIONS":
                 continue
             for m in g.members:
-                self.timers.append(Timer(clock, self._tick, m))
+                self.timers[id(m)] = Timer(clock, self._tick, m)
 
     def start(self) -> None:
         self._running = True
-        for t in self.timers:
+        for t in self.timers.values():
             t.start(0)
 
     def stop(self) -> None:
         self._running = False
-        for t in self.timers:
+        for t in list(self.timers.values()) + list(self._pending.values()):
             t.cancel()
 
     def _tick(self, m: MemberState) -> None:
         if not self._running:
             return
         mon = m.group.monitoring
-        timer = next(t for t in self.timers if t._args[0] is m)
+        timer = self.timers[id(m)]
         if m.probing:  # the last probe is still out: skip a beat
             timer.start(mon.interval)
             return
         m.probing = True
         timeout = Timer(self.clock, self._result, m, 408)
         timeout.start(mon.timeout)
+        self._pending[id(m)] = timeout
         d = self.probe(m.peer)
 
         def done(response):
