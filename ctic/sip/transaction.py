@@ -1,0 +1,581 @@
+# -*- test-case-name: tests.sip.test_transaction -*-
+"""
+RFC 3261 §17 transactions, with the RFC 6026 "Accepted" state.
+
+Four state machines (INVITE and non-INVITE, client and server) run every
+timer, A to M, on an injected clock (C{IReactorTime}; tests pass
+C{task.Clock}), and talk to the network only through a transport object
+with C{send(message, peer)} and C{send_response(response, request)}.
+
+L{TransactionLayer} is the transport's user: it matches each message to its
+transaction in O(1) (by branch, RFC 3261 §17.1.3/§17.2.3, with the RFC 2543
+fallback when a request carries no RFC 3261 branch), absorbs
+retransmissions, answers CANCEL (§9.2) and hands the rest to the
+transaction user (TU)::
+
+    tu.request_received(server_txn, request)    # a new request (never a retransmission)
+    tu.cancel_received(invite_server_txn, cancel)  # CANCEL for a pending INVITE (already answered 200)
+    tu.ack_received(ack)                        # an ACK for a 2xx (end to end, no transaction)
+    tu.stray_response(response)                 # a response no client transaction knows
+
+A client transaction reports every response, and a locally built 408
+(Timer B/F) or 503 (transport error), through C{txn.on_response(response)}.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+
+from twisted.logger import Logger
+
+from ctic.sip.headers import MAGIC_COOKIE, CSeq, Via
+from ctic.sip.message import Headers, Request, Response, make_response
+from ctic.timers import Timer
+
+log = Logger(namespace="ctic.sip.transaction")
+
+
+@dataclass(frozen=True)
+class Timers:
+    """RFC 3261 T1, T2, T4 in seconds (§17.1.1.1, table 4)."""
+
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+
+
+_branch_counter = itertools.count(1)
+_branch_prefix = MAGIC_COOKIE + os.urandom(5).hex()
+
+
+def new_branch() -> str:
+    """A unique RFC 3261 branch (magic cookie + per-process random + counter)."""
+    return f"{_branch_prefix}.{next(_branch_counter):x}"
+
+
+def is_rfc3261_branch(branch) -> bool:
+    # A bare magic cookie identifies nothing (RFC 4475 §3.2.1): fall back.
+    return bool(branch) and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE)
+
+
+def server_key(request: Request, method: str | None = None):
+    """The server transaction key of a request (§17.2.3); ACK keys to its INVITE."""
+    method = method or request.method
+    if method == "ACK":
+        method = "INVITE"
+    via = request.top_via
+    branch = via.branch
+    if is_rfc3261_branch(branch):
+        return (branch, via.host, via.port, method)
+    # RFC 2543 fallback (§17.2.3 end): Request-URI, From tag, Call-ID, CSeq
+    # number and top Via; the To tag is left out so an ACK for a non-2xx
+    # response (which carries our tag) finds its INVITE.
+    return ("2543", str(request.uri), request.from_.tag, request.call_id, request.cseq.seq, str(via), method)
+
+
+def _response_key(response: Response):
+    via = response.top_via
+    cseq = response.cseq
+    if via is None or cseq is None:
+        return None
+    method = cseq.method
+    if method == "ACK":
+        method = "INVITE"
+    return (via.branch, method)
+
+
+def local_response(request: Request, status: int, reason: str | None = None) -> Response:
+    """A response the transaction layer makes up itself (408, 503) for its TU."""
+    return make_response(request, status, reason)
+
+
+# --- client transactions ------------------------------------------------------------
+
+
+class ClientTransaction:
+    """
+    Base for client transactions.  C{on_response} is called with every
+    response the TU should see.
+
+    @ivar state: C{"calling"}/C{"trying"}, C{"proceeding"}, C{"completed"},
+        C{"accepted"}, C{"terminated"}.
+    """
+
+    def __init__(self, layer, request: Request, peer):
+        self.layer = layer
+        self.request = request
+        self.peer = peer
+        self.branch = request.top_via.branch
+        self.key = (self.branch, request.method)
+        self.reliable = peer.reliable
+        self.state = None
+        self.on_response = None
+        self.last_response = None
+        self._timers: list[Timer] = []
+
+    def _timer(self, callback, *args) -> Timer:
+        t = Timer(self.layer.clock, callback, *args)
+        self._timers.append(t)
+        return t
+
+    def _send(self) -> None:
+        self.layer.transport.send(self.request, self.peer)
+
+    def _deliver(self, response: Response) -> None:
+        if self.on_response is not None:
+            self.on_response(response)
+
+    def terminate(self) -> None:
+        if self.state == "terminated":
+            return
+        self.state = "terminated"
+        for t in self._timers:
+            t.cancel()
+        self.layer._client_done(self)
+
+    def transport_error(self, reason: str) -> None:
+        if self.state in ("terminated", "completed", "accepted"):
+            return
+        log.info("Transport error on {method} to {peer}: {reason}", method=self.request.method,
+                 peer=str(self.peer), reason=reason)
+        self.terminate()
+        self._deliver(local_response(self.request, 503, "Service Unavailable (transport error)"))
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.request.method} {self.branch} {self.state}>"
+
+
+class InviteClientTransaction(ClientTransaction):
+    """§17.1.1 with RFC 6026: Calling, Proceeding, Completed, Accepted, Terminated."""
+
+    def __init__(self, layer, request, peer):
+        super().__init__(layer, request, peer)
+        t = layer.timers
+        self.timer_a = self._timer(self._fire_a)
+        self.timer_b = self._timer(self._fire_b)
+        self.timer_d = self._timer(self.terminate)
+        self.timer_m = self._timer(self.terminate)
+        self._a_interval = t.t1
+        self._cancel_pending = None
+
+    def start(self) -> None:
+        self.state = "calling"
+        self._send()
+        if not self.reliable:
+            self.timer_a.start(self._a_interval)
+        self.timer_b.start(64 * self.layer.timers.t1)
+
+    def _fire_a(self) -> None:
+        if self.state != "calling":
+            return
+        self._send()
+        self._a_interval *= 2
+        self.timer_a.start(self._a_interval)
+
+    def _fire_b(self) -> None:
+        if self.state != "calling":
+            return
+        self.terminate()
+        self._deliver(local_response(self.request, 408, "Request Timeout (Timer B)"))
+
+    def receive_response(self, response: Response) -> None:
+        status = response.status
+        state = self.state
+        if state in ("calling", "proceeding"):
+            self.timer_a.cancel()
+            self.timer_b.cancel()
+            if status < 200:
+                self.state = "proceeding"
+                self.last_response = response
+                self._deliver(response)
+                if self._cancel_pending is not None:
+                    self._send_cancel()
+            elif status < 300:
+                self.state = "accepted"
+                self.last_response = response
+                self.timer_m.start(64 * self.layer.timers.t1)
+                self._deliver(response)
+            else:
+                self.state = "completed"
+                self.last_response = response
+                self._send_ack(response)
+                self.timer_d.start(0 if self.reliable else max(32.0, 64 * self.layer.timers.t1))
+                self._deliver(response)
+        elif state == "completed":
+            if status >= 300:
+                self._send_ack(response)  # §17.1.1.2: retransmitted final response
+        elif state == "accepted":
+            if 200 <= status < 300:
+                self._deliver(response)  # RFC 6026 §8.4: 2xx retransmissions go to the TU
+
+    def _send_ack(self, response: Response) -> None:
+        """§17.1.1.3: the ACK for a non-2xx final response, inside the transaction."""
+        inv = self.request
+        h = Headers()
+        d = h._d
+        d["via"] = [inv.top_via]
+        if inv.route:
+            d["route"] = list(inv.route)
+        d["max-forwards"] = [70]
+        d["from"] = [inv.from_]
+        d["to"] = [response.to]
+        d["call-id"] = [inv.call_id]
+        d["cseq"] = [CSeq(inv.cseq.seq, "ACK")]
+        ack = Request("ACK", inv.uri, h)
+        self.layer.transport.send(ack, self.peer)
+
+    def cancel(self, reason: str | None = None) -> None:
+        """
+        Send a CANCEL for this INVITE (§9.1): at once if a provisional
+        response has arrived, else as soon as one does; never after a final.
+        """
+        if self.state in ("completed", "accepted", "terminated") or self._cancel_pending is not None:
+            return
+        self._cancel_pending = reason or ""
+        if self.state == "proceeding":
+            self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        inv = self.request
+        h = Headers()
+        d = h._d
+        d["via"] = [inv.top_via]
+        if inv.route:
+            d["route"] = list(inv.route)
+        d["max-forwards"] = [70]
+        d["from"] = [inv.from_]
+        d["to"] = [inv.to]
+        d["call-id"] = [inv.call_id]
+        d["cseq"] = [CSeq(inv.cseq.seq, "CANCEL")]
+        if self._cancel_pending:
+            d["reason"] = [self._cancel_pending]
+        self._cancel_pending = None
+        cancel = Request("CANCEL", inv.uri, h)
+        self.cancel_txn = self.layer.send_request(cancel, self.peer, push_via=False)
+
+
+class NonInviteClientTransaction(ClientTransaction):
+    """§17.1.2: Trying, Proceeding, Completed, Terminated."""
+
+    def __init__(self, layer, request, peer):
+        super().__init__(layer, request, peer)
+        self.timer_e = self._timer(self._fire_e)
+        self.timer_f = self._timer(self._fire_f)
+        self.timer_k = self._timer(self.terminate)
+        self._e_interval = layer.timers.t1
+
+    def start(self) -> None:
+        self.state = "trying"
+        self._send()
+        if not self.reliable:
+            self.timer_e.start(self._e_interval)
+        self.timer_f.start(64 * self.layer.timers.t1)
+
+    def _fire_e(self) -> None:
+        if self.state not in ("trying", "proceeding"):
+            return
+        self._send()
+        t2 = self.layer.timers.t2
+        self._e_interval = t2 if self.state == "proceeding" else min(2 * self._e_interval, t2)
+        self.timer_e.start(self._e_interval)
+
+    def _fire_f(self) -> None:
+        if self.state not in ("trying", "proceeding"):
+            return
+        self.terminate()
+        self._deliver(local_response(self.request, 408, "Request Timeout (Timer F)"))
+
+    def receive_response(self, response: Response) -> None:
+        if self.state not in ("trying", "proceeding"):
+            return  # completed: retransmissions absorbed
+        if response.status < 200:
+            self.state = "proceeding"
+            self.last_response = response
+            self._deliver(response)
+            return
+        self.timer_e.cancel()
+        self.timer_f.cancel()
+        self.state = "completed"
+        self.last_response = response
+        self.timer_k.start(0 if self.reliable else self.layer.timers.t4)
+        self._deliver(response)
+
+
+# --- server transactions ------------------------------------------------------------
+
+
+class ServerTransaction:
+    """
+    Base for server transactions.  The TU answers with C{respond(response)}.
+    C{on_terminated(txn, reason)} (optional) reports the end, with
+    C{"timer-h"} when no ACK came for a final response.
+    """
+
+    def __init__(self, layer, request: Request, key):
+        self.layer = layer
+        self.request = request
+        self.key = key
+        self.reliable = request.source is not None and request.source.reliable
+        self.state = None
+        self.last_response = None
+        self.on_terminated = None
+        self.on_ack = None
+        self._timers: list[Timer] = []
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    def _timer(self, callback, *args) -> Timer:
+        t = Timer(self.layer.clock, callback, *args)
+        self._timers.append(t)
+        return t
+
+    def _send(self, response: Response) -> None:
+        self.layer.transport.send_response(response, self.request)
+
+    def terminate(self, reason: str = "done") -> None:
+        if self.state == "terminated":
+            return
+        self.state = "terminated"
+        for t in self._timers:
+            t.cancel()
+        self.layer._server_done(self)
+        if self.on_terminated is not None:
+            self.on_terminated(self, reason)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.request.method} {self.state}>"
+
+
+class InviteServerTransaction(ServerTransaction):
+    """§17.2.1 with RFC 6026: Proceeding, Completed, Confirmed, Accepted, Terminated."""
+
+    def __init__(self, layer, request, key):
+        super().__init__(layer, request, key)
+        self.state = "proceeding"
+        self.timer_g = self._timer(self._fire_g)
+        self.timer_h = self._timer(self._fire_h)
+        self.timer_i = self._timer(self.terminate)
+        self.timer_l = self._timer(self.terminate)
+        self._g_interval = layer.timers.t1
+
+    def respond(self, response: Response) -> None:
+        state = self.state
+        status = response.status
+        if state == "proceeding":
+            self.last_response = response
+            self._send(response)
+            if status < 200:
+                return
+            if status < 300:
+                # RFC 6026 §8.5: Accepted; the TU retransmits the 2xx itself.
+                self.state = "accepted"
+                self.timer_l.start(64 * self.layer.timers.t1)
+            else:
+                self.state = "completed"
+                if not self.reliable:
+                    self.timer_g.start(self._g_interval)
+                self.timer_h.start(64 * self.layer.timers.t1)
+        elif state == "accepted" and 200 <= status < 300:
+            self._send(response)  # 2xx retransmission from the TU / a forked 2xx
+        else:
+            log.debug("Dropped a {status} on an INVITE server transaction in {state}", status=status, state=state)
+
+    def receive_request(self, request: Request) -> None:
+        method = request.method
+        state = self.state
+        if method == "ACK":
+            if state == "completed":
+                self.state = "confirmed"
+                self.timer_g.cancel()
+                self.timer_h.cancel()
+                self.timer_i.start(0 if self.reliable else self.layer.timers.t4)
+                if self.on_ack is not None:
+                    self.on_ack(request)
+            elif state == "accepted":
+                self.layer._ack_for_2xx(request)
+            return
+        # A retransmitted INVITE.
+        if state in ("proceeding", "completed") and self.last_response is not None:
+            self._send(self.last_response)
+
+    def _fire_g(self) -> None:
+        if self.state != "completed":
+            return
+        self._send(self.last_response)
+        self._g_interval = min(2 * self._g_interval, self.layer.timers.t2)
+        self.timer_g.start(self._g_interval)
+
+    def _fire_h(self) -> None:
+        if self.state == "completed":
+            log.info("No ACK for {status} to INVITE {call_id} (Timer H)",
+                     status=self.last_response.status, call_id=self.request.call_id)
+            self.terminate("timer-h")
+
+
+class NonInviteServerTransaction(ServerTransaction):
+    """§17.2.2: Trying, Proceeding, Completed, Terminated."""
+
+    def __init__(self, layer, request, key):
+        super().__init__(layer, request, key)
+        self.state = "trying"
+        self.timer_j = self._timer(self.terminate)
+
+    def respond(self, response: Response) -> None:
+        if self.state not in ("trying", "proceeding"):
+            return
+        self.last_response = response
+        self._send(response)
+        if response.status < 200:
+            self.state = "proceeding"
+        else:
+            self.state = "completed"
+            self.timer_j.start(0 if self.reliable else 64 * self.layer.timers.t1)
+
+    def receive_request(self, request: Request) -> None:
+        if self.state in ("proceeding", "completed") and self.last_response is not None:
+            self._send(self.last_response)
+
+
+# --- the layer -------------------------------------------------------------------
+
+
+class TransactionLayer:
+    """
+    Matches messages to transactions and owns their tables.
+
+    @ivar transport: anything with C{send(msg, peer)} and C{send_response(resp, request)}.
+    @ivar tu: the transaction user (see the module docstring).
+    """
+
+    def __init__(self, clock, transport, tu=None, timers: Timers | None = None):
+        self.clock = clock
+        self.transport = transport
+        self.tu = tu
+        self.timers = timers or Timers()
+        self.server: dict = {}
+        self.client: dict = {}
+
+    # --- from the transport -----------------------------------------------------
+
+    def messageReceived(self, msg) -> None:
+        if type(msg) is Request:
+            self._request(msg)
+        else:
+            key = _response_key(msg)
+            txn = self.client.get(key) if key is not None else None
+            if txn is not None:
+                txn.receive_response(msg)
+            elif self.tu is not None and hasattr(self.tu, "stray_response"):
+                self.tu.stray_response(msg)
+
+    def _request(self, request: Request) -> None:
+        method = request.method
+        key = server_key(request)
+        txn = self.server.get(key)
+        if txn is not None:
+            txn.receive_request(request)
+            return
+        if method == "ACK":
+            self._ack_for_2xx(request)
+            return
+        if method == "CANCEL":
+            self._cancel(request)
+            return
+        if method == "INVITE":
+            txn = InviteServerTransaction(self, request, key)
+        else:
+            txn = NonInviteServerTransaction(self, request, key)
+        self.server[key] = txn
+        tu = self.tu
+        if tu is None:
+            txn.respond(make_response(request, 500, "No Transaction User"))
+            return
+        try:
+            tu.request_received(txn, request)
+        except Exception:
+            log.failure("Transaction user failed on {method} {call_id}", method=method, call_id=request.call_id)
+            if txn.state in ("trying", "proceeding"):
+                txn.respond(make_response(request, 500))
+
+    def _cancel(self, cancel: Request) -> None:
+        """§9.2: answer the CANCEL; tell the TU if its INVITE is still pending."""
+        key = server_key(cancel, "CANCEL")
+        txn = NonInviteServerTransaction(self, cancel, key)
+        self.server[key] = txn
+        invite = self.server.get(server_key(cancel, "INVITE"))
+        if invite is None or invite.state == "terminated":
+            txn.respond(make_response(cancel, 481))
+            return
+        txn.respond(make_response(cancel, 200, to_tag=_to_tag(invite)))
+        if invite.state == "proceeding" and self.tu is not None:
+            self.tu.cancel_received(invite, cancel)
+
+    def _ack_for_2xx(self, ack: Request) -> None:
+        if self.tu is not None and hasattr(self.tu, "ack_received"):
+            self.tu.ack_received(ack)
+
+    def transportError(self, peer, msg, reason) -> None:
+        if type(msg) is Request:
+            via = msg.top_via
+            txn = self.client.get((via.branch, msg.method)) if via is not None else None
+            if txn is not None:
+                txn.transport_error(reason)
+        if self.tu is not None and hasattr(self.tu, "transport_error"):
+            self.tu.transport_error(peer, msg, reason)
+
+    # --- for the TU ---------------------------------------------------------------
+
+    def send_request(self, request: Request, peer, push_via: bool = True, branch: str | None = None) -> ClientTransaction:
+        """
+        Start a client transaction for C{request} towards C{peer}.  Our Via,
+        with a new branch, goes on top unless C{push_via} is false (a CANCEL
+        reuses its INVITE's Via, §9.1).
+        """
+        if push_via:
+            host, port = self.local_address(peer.transport)
+            request.headers.add("Via", Via(peer.transport, host, port, {"branch": branch or new_branch(), "rport": None}), first=True)
+        if request.method == "INVITE":
+            txn = InviteClientTransaction(self, request, peer)
+        else:
+            txn = NonInviteClientTransaction(self, request, peer)
+        self.client[txn.key] = txn
+        txn.start()
+        return txn
+
+    def local_address(self, transport: str):
+        """The (host, port) we advertise for a transport."""
+        addresses = getattr(self.transport, "addresses", {})
+        return addresses.get(transport) or addresses.get("UDP") or next(iter(addresses.values()), ("127.0.0.1", 5060))
+
+    def request(self, request: Request, peer):
+        """Send a request; a Deferred fires with its final response (408/503 on failure)."""
+        from twisted.internet.defer import Deferred
+
+        d = Deferred()
+
+        def on_response(response):
+            if response.status >= 200 and not d.called:
+                d.callback(response)
+
+        txn = self.send_request(request, peer)
+        txn.on_response = on_response
+        return d
+
+    # --- bookkeeping ----------------------------------------------------------------
+
+    def _client_done(self, txn) -> None:
+        if self.client.get(txn.key) is txn:
+            del self.client[txn.key]
+
+    def _server_done(self, txn) -> None:
+        if self.server.get(txn.key) is txn:
+            del self.server[txn.key]
+
+
+def _to_tag(txn: ServerTransaction):
+    last = txn.last_response
+    return last.to.tag if last is not None and last.to is not None else None
