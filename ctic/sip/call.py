@@ -1,0 +1,530 @@
+# -*- test-case-name: tests.sip.test_b2bua -*-
+"""
+A call through the B2BUA: leg A (we are its UAS), leg B (we are its UAC),
+the relaying between them, transfers, and C{Call._end}, the one place a
+call ends.  See L{ctic.sip.b2bua} for the call-logic interface.
+"""
+
+from __future__ import annotations
+
+from twisted.logger import Logger
+
+from ctic.sip.dialog import Dialog, new_call_id, new_tag
+from ctic.sip.headers import CSeq, NameAddr, Via
+from ctic.sip.message import Headers, Request, Response, make_response
+from ctic.sip.proxy import uri_peer
+from ctic.sip.transaction import new_branch
+from ctic.sip.uri import SIPURI, parse_uri
+from ctic.timers import Timer
+
+log = Logger(namespace="ctic.sip.b2bua")
+
+
+class Leg:
+    """One side of a call: its dialog, its INVITE and where to send to it."""
+
+    __slots__ = ("call", "side", "dialog", "invite", "server", "client", "peer", "unacked",
+                 "retransmit", "pending_ack", "last_ack", "reinvite")
+
+    def __init__(self, call, side: str):
+        self.call = call
+        self.side = side
+        self.dialog = None
+        self.invite = None
+        self.server = None  # leg A: the INVITE server transaction
+        self.client = None  # leg B: the INVITE client transaction
+        self.peer = None
+        self.unacked = None  # (server txn, 2xx) we retransmit until ACK (§13.3.1.4)
+        self.retransmit = None
+        self.pending_ack = None  # leg B: the 2xx we still owe an ACK for (offer in 2xx)
+        self.last_ack = None  # the ACK we sent, re-sent on 2xx retransmissions
+        self.reinvite = None  # an INVITE client transaction we have open on this leg
+
+    @property
+    def other(self) -> "Leg":
+        call = self.call
+        return call.b if self is call.a else call.a
+
+    def __repr__(self):
+        return f"<Leg {self.side} {self.dialog!r}>"
+
+
+class Call:
+    """
+    One call through the B2BUA.
+
+    @ivar state: C{new}, C{calling}, C{early}, C{connected}, C{ending}, C{ended}.
+    @ivar data: a dict for the call logic's own use.
+    """
+
+    def __init__(self, b2bua, server, invite: Request):
+        self.b2bua = b2bua
+        self.state = "new"
+        self.a = Leg(self, "a")
+        self.a.invite = invite
+        self.a.server = server
+        self.a.peer = invite.source
+        self.b = None
+        self.a_tag = new_tag()
+        self.data: dict = {}
+        self.end_reason = None
+        self._timers: list[Timer] = []
+        self._old_b = None
+        self.hold = None
+        self.created = b2bua.clock.seconds()
+        self.answered = None
+
+    @property
+    def call_id(self) -> str:
+        return self.a.invite.call_id
+
+    # --- for the call logic -------------------------------------------------------------
+
+    def timer(self, delay: float, callback, *args) -> Timer:
+        """A timer that is cancelled when the call ends."""
+        t = Timer(self.b2bua.clock, callback, *args)
+        self._timers.append(t)
+        t.start(delay)
+        return t
+
+    def provisional(self, status: int = 180, reason: str | None = None, headers=None, body: bytes = b"") -> None:
+        """Send a 1xx to leg A (an early dialog when status > 100)."""
+        if self.state not in ("new", "calling", "early"):
+            return
+        resp = self._a_response(status, reason, body)
+        for name, value in (headers or {}).items():
+            resp.headers.set(name, value)
+        self.a.server.respond(resp)
+
+    def reject(self, status: int, reason: str | None = None, headers=None) -> None:
+        """Answer leg A's INVITE with a final failure and end the call."""
+        if self.state not in ("new", "calling", "early"):
+            return
+        resp = self._a_response(status, reason)
+        for name, value in (headers or {}).items():
+            resp.headers.set(name, value)
+        self.a.server.respond(resp)
+        self._end(f"rejected {status}")
+
+    def connect(self, uri, peer=None, from_=None, to=None, headers=None, body=None) -> None:
+        """Create leg B: an INVITE to C{uri} (via C{peer}, default: from the URI)."""
+        if self.state != "new":
+            raise ValueError(f"connect() on a call in state {self.state}")
+        self.state = "calling"
+        if self.hold is not None:
+            self.hold.cancel()
+        self.b = self._invite_b(uri, peer, from_, to, headers, body)
+
+    def hangup(self, reason: str = "hangup", headers=None) -> None:
+        """End the call from our side: BYE (or CANCEL / a final response) on each leg."""
+        if self.state == "ended":
+            return
+        if self.state == "new":
+            self.reject(480, headers=headers)
+            return
+        if self.state in ("calling", "early"):
+            if self.b is not None and self.b.client is not None:
+                self.b.client.cancel()
+            self.a.server.respond(self._a_response(487))
+            self.state = "ending"
+            self.end_reason = reason
+            self.timer(64 * self.b2bua.txns.timers.t1, self._end, reason)
+            return
+        for leg in (self.a, self.b):
+            if leg is not None and leg.dialog is not None and leg.dialog.state == "confirmed":
+                self._bye(leg, headers)
+        self._end(reason)
+
+    def replace_b(self, uri, peer=None, from_=None, to=None, headers=None, on_result=None) -> None:
+        """
+        Transfer: call C{uri} with leg A's last offer; when it answers, hang up
+        the old leg B and re-INVITE leg A with the new answer.  C{on_result}
+        gets the new leg's final response (the old leg stays if it failed).
+        """
+        if self.state != "connected":
+            raise ValueError(f"replace_b() on a call in state {self.state}")
+        self._old_b = self.b
+        new = self._invite_b(uri, peer, from_, to, headers, self.data.get("a_offer", self.a.invite.body))
+        new.call = self
+        self.data["replacing"] = (new, on_result)
+
+    def send_request(self, leg: Leg, method: str, body: bytes = b"", headers=None, on_response=None):
+        """An in-dialog request of our own on one leg (e.g. INFO with user data)."""
+        if leg.dialog is None:
+            raise ValueError("leg has no dialog")
+        h = Headers()
+        for name, value in (headers or {}).items():
+            h.set(name, value)
+        req = leg.dialog.create_request(method, body, h)
+        txn = self.b2bua.txns.send_request(req, self._leg_peer(leg))
+        if on_response is not None:
+            txn.on_response = on_response
+        return txn
+
+    # --- building blocks ----------------------------------------------------------------
+
+    def _a_response(self, status, reason=None, body: bytes = b"") -> Response:
+        inv = self.a.invite
+        resp = make_response(inv, status, reason, to_tag=self.a_tag)
+        if status > 100:
+            resp.headers.set("Contact", NameAddr(self.b2bua.contact_uri(self._leg_transport(self.a))))
+        resp.body = body
+        if status > 100 and status < 300 and self.a.dialog is None:
+            self.a.dialog = Dialog.as_uas(inv, resp, self.b2bua.contact_uri(self._leg_transport(self.a)))
+            self.a.dialog.owner = self.a
+            self.b2bua.dialogs.add(self.a.dialog)
+        return resp
+
+    def _leg_transport(self, leg: Leg) -> str:
+        return leg.peer.transport if leg.peer is not None else "UDP"
+
+    def _leg_peer(self, leg: Leg):
+        if leg.dialog is not None:
+            peer = leg.dialog.next_hop(self._leg_transport(leg))
+            if peer is not None:
+                return peer
+        return leg.peer
+
+    def _invite_b(self, uri, peer, from_, to, headers, body) -> Leg:
+        b2bua = self.b2bua
+        leg = Leg(self, "b")
+        src = self.a.invite
+        if isinstance(uri, str):
+            uri = parse_uri(uri)
+        peer = peer or uri_peer(uri)
+        leg.peer = peer
+        h = Headers()
+        req = Request("INVITE", uri, h, src.body if body is None else body)
+        b2bua.policy.apply(src, req, "a->b")
+        frm = from_.copy() if from_ is not None else NameAddr(src.from_.uri.copy(), src.from_.display)
+        frm.params = {"tag": new_tag()}
+        d = h._d
+        d["from"] = [frm]
+        d["to"] = [to.copy() if to is not None else NameAddr(uri.copy() if isinstance(uri, SIPURI) else uri)]
+        d["call-id"] = [new_call_id(b2bua.contact_uri(peer.transport).host)]
+        d["cseq"] = [CSeq(1, "INVITE")]
+        d["max-forwards"] = [70]
+        d["contact"] = [NameAddr(b2bua.contact_uri(peer.transport))]
+        for name, value in (headers or {}).items():
+            h.set(name, value)
+        leg.invite = req
+        txn = b2bua.txns.send_request(req, peer)
+        leg.client = txn
+        txn.on_response = lambda response: self._b_response(leg, response)
+        b2bua._by_b_call_id[req.call_id] = leg
+        return leg
+
+    def _relay_response(self, src: Response, status=None) -> Response:
+        resp = self._a_response(status or src.status, src.reason, src.body)
+        self.b2bua.policy.apply(src, resp, "b->a")
+        return resp
+
+    # --- leg B's INVITE ------------------------------------------------------------------
+
+    def _b_response(self, leg: Leg, response: Response) -> None:
+        status = response.status
+        if status == 100:
+            return
+        replacing = self.data.get("replacing")
+        if replacing is not None and leg is replacing[0]:
+            self._replacement_response(leg, response)
+            return
+        if leg is not self.b:
+            if 200 <= status < 300:
+                self._ack_and_bye(leg, response)
+            return
+        if status < 200:
+            if response.to.tag and leg.dialog is None:
+                self._b_dialog(leg, response)
+            if self.state in ("calling", "early"):
+                self.state = "early"
+                self.a.server.respond(self._relay_response(response))
+            return
+        if status < 300:
+            self._b_answered(leg, response)
+            return
+        # A failure on leg B.
+        leg.client = None
+        if leg.dialog is not None:
+            self.b2bua.dialogs.remove(leg.dialog)
+            leg.dialog = None
+        if self.state == "ending":
+            self._end(self.end_reason or "cancelled")
+            return
+        if self.state not in ("calling", "early"):
+            return
+        handler = getattr(self.b2bua.logic, "on_b_failure", None)
+        if handler is not None:
+            self.state = "new"
+            if handler(self, response):
+                return
+            self.state = "calling"
+        self.a.server.respond(self._relay_response(response))
+        self._end(f"leg B failed {status}")
+
+    def _b_dialog(self, leg: Leg, response: Response) -> None:
+        dialog = Dialog.as_uac(leg.invite, response, self.b2bua.contact_uri(self._leg_transport(leg)))
+        dialog.owner = leg
+        leg.dialog = dialog
+        self.b2bua.dialogs.add(dialog)
+
+    def _b_answered(self, leg: Leg, response: Response) -> None:
+        if leg.dialog is None or leg.dialog.remote_tag != response.to.tag:
+            if leg.dialog is not None and leg.dialog.state == "confirmed":
+                self._ack_and_bye(leg, response)  # a second fork answered
+                return
+            if leg.dialog is not None:
+                self.b2bua.dialogs.remove(leg.dialog)
+            self._b_dialog(leg, response)
+        leg.dialog.update_from_response(response)
+        if leg.last_ack is not None:
+            self.b2bua.transport.send(leg.last_ack, self._leg_peer(leg))  # 2xx retransmission
+            return
+        if self.state == "ending":
+            self._ack_and_bye(leg, response)
+            self._end(self.end_reason or "cancelled")
+            return
+        if leg.invite.body or not response.body:
+            self._ack(leg, leg.invite.cseq.seq)
+        else:
+            leg.pending_ack = response  # the answer will come in leg A's ACK
+        self.state = "connected"
+        self.answered = self.b2bua.clock.seconds()
+        self.data["a_offer"] = self.a.invite.body
+        self._send_2xx(self.a, self.a.server, self._relay_response(response))
+        on_answered = getattr(self.b2bua.logic, "on_answered", None)
+        if on_answered is not None:
+            on_answered(self)
+
+    def _ack(self, leg: Leg, seq: int, body: bytes = b"") -> None:
+        ack = leg.dialog.create_request("ACK", body, seq=seq)
+        host, port = self.b2bua.txns.local_address(self._leg_transport(leg))
+        peer = self._leg_peer(leg)
+        ack.headers.add("Via", Via(peer.transport, host, port, {"branch": new_branch(), "rport": None}), first=True)
+        leg.last_ack = ack
+        self.b2bua.transport.send(ack, peer)
+
+    def _ack_and_bye(self, leg: Leg, response: Response) -> None:
+        """A 2xx nobody wants: ACK it, then BYE it (§13.2.2.4)."""
+        dialog = Dialog.as_uac(leg.invite, response, self.b2bua.contact_uri(self._leg_transport(leg)))
+        tmp = Leg(self, "b")
+        tmp.dialog = dialog
+        tmp.peer = leg.peer
+        self._ack(tmp, leg.invite.cseq.seq)
+        self._bye(tmp)
+
+    def _send_2xx(self, leg: Leg, server, resp: Response) -> None:
+        """Send a 2xx to an INVITE and retransmit it until ACK (§13.3.1.4)."""
+        server.respond(resp)
+        leg.unacked = (server, resp)
+        timers = self.b2bua.txns.timers
+        reliable = leg.peer is not None and leg.peer.reliable
+        progress = [timers.t1, 0.0]  # next interval, time waited so far
+
+        def again():
+            if leg.unacked is None:
+                return
+            progress[1] += progress[0]
+            if reliable or progress[1] >= 64 * timers.t1:
+                log.info("No ACK for 2xx on leg {side} of {call_id}", side=leg.side, call_id=self.call_id)
+                leg.unacked = None
+                self.hangup("no ACK")
+                return
+            server.respond(resp)
+            progress[0] = min(2 * progress[0], timers.t2)
+            leg.retransmit.start(progress[0])
+
+        if leg.retransmit is None:
+            leg.retransmit = Timer(self.b2bua.clock, again)
+            self._timers.append(leg.retransmit)
+        if reliable:
+            progress[0] = 64 * timers.t1
+        leg.retransmit.start(progress[0])
+
+    # --- transfers ------------------------------------------------------------------------
+
+    def _replacement_response(self, leg: Leg, response: Response) -> None:
+        status = response.status
+        new, on_result = self.data["replacing"]
+        if status < 200:
+            if response.to.tag and leg.dialog is None:
+                self._b_dialog(leg, response)
+            return
+        del self.data["replacing"]
+        if status >= 300:
+            if leg.dialog is not None:
+                self.b2bua.dialogs.remove(leg.dialog)
+            self._old_b = None
+            if on_result:
+                on_result(response)
+            return
+        self._b_dialog(leg, response) if leg.dialog is None else leg.dialog.update_from_response(response)
+        self._ack(leg, leg.invite.cseq.seq)
+        old, self._old_b = self._old_b, None
+        self.b = leg
+        if old is not None and old.dialog is not None:
+            self._bye(old)
+            self.b2bua.dialogs.remove(old.dialog)
+        if response.body and response.body != self.data.get("b_answer"):
+            self.data["b_answer"] = response.body
+            reinvite = self.a.dialog.create_request("INVITE", response.body)
+            self.b2bua.policy.apply(response, reinvite, "b->a")
+            self._reinvite(self.a, reinvite, None)
+        if on_result:
+            on_result(response)
+
+    # --- in-dialog requests ---------------------------------------------------------------
+
+    def in_dialog(self, leg: Leg, server, request: Request) -> None:
+        method = request.method
+        status = leg.dialog.receive_request(request)
+        if status is not None:
+            server.respond(make_response(request, status))
+            return
+        handler = getattr(self.b2bua.logic, "on_request", None)
+        if handler is not None and handler(self, leg, server, request):
+            return
+        if method == "BYE":
+            self._bye_received(leg, server, request)
+            return
+        other = leg.other
+        if other is None or other.dialog is None or self.state not in ("connected", "early"):
+            server.respond(make_response(request, 481 if method != "INVITE" else 491))
+            return
+        if method == "INVITE":
+            if other.reinvite is not None or leg.reinvite is not None:
+                server.respond(make_response(request, 491))  # glare (§14.1)
+                return
+            if leg is self.a:
+                self.data["a_offer"] = request.body or self.data.get("a_offer")
+        out = other.dialog.create_request(method, request.body)
+        self.b2bua.policy.apply(request, out, "a->b" if leg is self.a else "b->a")
+        if method == "INVITE":
+            self._reinvite(other, out, (leg, server, request))
+            return
+        txn = self.b2bua.txns.send_request(out, self._leg_peer(other))
+        txn.on_response = lambda r: self._relay_in_dialog(leg, server, request, r) if r.status > 100 else None
+
+    def _relay_in_dialog(self, leg: Leg, server, request: Request, response: Response) -> None:
+        resp = make_response(request, response.status, response.reason)
+        resp.body = response.body
+        self.b2bua.policy.apply(response, resp, "b->a" if leg is self.a else "a->b")
+        server.respond(resp)
+
+    def _reinvite(self, leg: Leg, out: Request, origin) -> None:
+        """Send a re-INVITE on C{leg}; relay its answer to C{origin} (leg, txn, request) if any."""
+        txn = self.b2bua.txns.send_request(out, self._leg_peer(leg))
+        leg.reinvite = txn
+
+        def on_response(r):
+            if r.status == 100:
+                return
+            if r.status >= 200:
+                leg.reinvite = None
+            if 200 <= r.status < 300:
+                if origin is not None and not out.body and r.body:
+                    leg.pending_ack = r  # offer in the 2xx: the ACK waits for the answer
+                else:
+                    self._ack(leg, out.cseq.seq)
+                if r.contact:
+                    leg.dialog.remote_target = r.contact[0].uri
+            if origin is None:
+                return
+            o_leg, o_server, o_request = origin
+            resp = make_response(o_request, r.status, r.reason)
+            resp.body = r.body
+            self.b2bua.policy.apply(r, resp, "b->a" if o_leg is self.a else "a->b")
+            if 200 <= r.status < 300:
+                resp.headers.set("Contact", NameAddr(self.b2bua.contact_uri(self._leg_transport(o_leg))))
+                self._send_2xx(o_leg, o_server, resp)
+            else:
+                o_server.respond(resp)
+
+        txn.on_response = on_response
+
+    def ack(self, leg: Leg, ack: Request) -> None:
+        """An ACK for a 2xx we sent on C{leg}."""
+        if leg.unacked is not None and leg.unacked[1].cseq.seq == ack.cseq.seq:
+            leg.unacked = None
+            if leg.retransmit is not None:
+                leg.retransmit.cancel()
+        other = leg.other
+        if other is not None and other.pending_ack is not None:
+            pending, other.pending_ack = other.pending_ack, None
+            self._ack(other, pending.cseq.seq, ack.body)
+
+    def _bye(self, leg: Leg, headers=None, on_response=None):
+        if leg.dialog is None:
+            return None
+        h = Headers()
+        for name, value in (headers or {}).items():
+            h.set(name, value)
+        bye = leg.dialog.create_request("BYE", b"", h)
+        leg.dialog.state = "terminated"
+        txn = self.b2bua.txns.send_request(bye, self._leg_peer(leg))
+        if on_response is not None:
+            txn.on_response = on_response
+        return txn
+
+    def _bye_received(self, leg: Leg, server, request: Request) -> None:
+        other = leg.other
+        leg.dialog.state = "terminated"
+        if other is None or other.dialog is None or other.dialog.state == "terminated":
+            server.respond(make_response(request, 200))
+            self._end(f"BYE from {leg.side}")
+            return
+        out = other.dialog.create_request("BYE", b"")
+        self.b2bua.policy.apply(request, out, "a->b" if leg is self.a else "b->a")
+        other.dialog.state = "terminated"
+
+        def relayed(r):
+            if r.status < 200:
+                return
+            resp = make_response(request, r.status, r.reason)
+            self.b2bua.policy.apply(r, resp, "b->a" if leg is self.a else "a->b")
+            server.respond(resp)
+
+        txn = self.b2bua.txns.send_request(out, self._leg_peer(other))
+        txn.on_response = relayed
+        self._end(f"BYE from {leg.side}")
+
+    # --- CANCEL from leg A --------------------------------------------------------------
+
+    def cancelled(self, cancel: Request) -> None:
+        if self.state == "new":
+            self.a.server.respond(self._a_response(487))
+            self._end("cancelled")
+        elif self.state in ("calling", "early"):
+            self.hangup("cancelled")
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def _end(self, reason: str) -> None:
+        """The one place a call ends: timers, dialogs and table entries go."""
+        if self.state == "ended":
+            return
+        self.state = "ended"
+        self.end_reason = reason
+        for t in self._timers:
+            t.cancel()
+        b2bua = self.b2bua
+        for leg in (self.a, self.b, self._old_b, (self.data.get("replacing") or (None,))[0]):
+            if leg is None:
+                continue
+            if leg.dialog is not None:
+                b2bua.dialogs.remove(leg.dialog)
+            if leg.side == "b" and leg.invite is not None:
+                b2bua._by_b_call_id.pop(leg.invite.call_id, None)
+        b2bua._calls.pop(self.a.server, None)
+        log.info("Call {call_id} ended: {reason}", call_id=self.call_id, reason=reason)
+        on_end = getattr(b2bua.logic, "on_end", None)
+        if on_end is not None:
+            try:
+                on_end(self, reason)
+            except Exception:
+                log.failure("Call logic on_end failed for {call_id}", call_id=self.call_id)
+
+    def __repr__(self):
+        return f"<Call {self.call_id} {self.state}>"
+
+
