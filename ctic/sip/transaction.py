@@ -141,7 +141,13 @@ class ClientTransaction:
         log.info("Transport error on {method} to {peer}: {reason}", method=self.request.method,
                  peer=str(self.peer), reason=reason)
         self.terminate()
-        self._deliver(local_response(self.request, 503, "Service Unavailable (transport error)"))
+        response = local_response(self.request, 503, "Service Unavailable (transport error)")
+        if self.on_response is None:
+            # The first send failed inside send_request, before the TU could
+            # set on_response: hand the 503 over on the next turn instead.
+            Timer(self.layer.clock, self._deliver, response).start(0)
+        else:
+            self._deliver(response)
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.request.method} {self.branch} {self.state}>"
@@ -157,12 +163,18 @@ class InviteClientTransaction(ClientTransaction):
         self.timer_b = self._timer(self._fire_b)
         self.timer_d = self._timer(self.terminate)
         self.timer_m = self._timer(self.terminate)
+        # §9.1: with no final response 64*T1 after our CANCEL, give the INVITE up.
+        self.timer_cancel = self._timer(self._fire_cancel)
         self._a_interval = t.t1
         self._cancel_pending = None
+        self._cancelled = False
+        self.cancel_txn = None
 
     def start(self) -> None:
         self.state = "calling"
         self._send()
+        if self.state == "terminated":
+            return  # the first send failed
         if not self.reliable:
             self.timer_a.start(self._a_interval)
         self.timer_b.start(64 * self.layer.timers.t1)
@@ -171,6 +183,8 @@ class InviteClientTransaction(ClientTransaction):
         if self.state != "calling":
             return
         self._send()
+        if self.state != "calling":
+            return  # the send failed and ended the transaction
         self._a_interval *= 2
         self.timer_a.start(self._a_interval)
 
@@ -186,6 +200,8 @@ class InviteClientTransaction(ClientTransaction):
         if state in ("calling", "proceeding"):
             self.timer_a.cancel()
             self.timer_b.cancel()
+            if status >= 200:
+                self.timer_cancel.cancel()
             if status < 200:
                 self.state = "proceeding"
                 self.last_response = response
@@ -231,8 +247,9 @@ class InviteClientTransaction(ClientTransaction):
         Send a CANCEL for this INVITE (§9.1): at once if a provisional
         response has arrived, else as soon as one does; never after a final.
         """
-        if self.state in ("completed", "accepted", "terminated") or self._cancel_pending is not None:
+        if self.state in ("completed", "accepted", "terminated") or self._cancelled:
             return
+        self._cancelled = True
         self._cancel_pending = reason or ""
         if self.state == "proceeding":
             self._send_cancel()
@@ -253,7 +270,16 @@ class InviteClientTransaction(ClientTransaction):
             d["reason"] = [self._cancel_pending]
         self._cancel_pending = None
         cancel = Request("CANCEL", inv.uri, h)
+        self.timer_cancel.start(64 * self.layer.timers.t1)
         self.cancel_txn = self.layer.send_request(cancel, self.peer, push_via=False)
+
+    def _fire_cancel(self) -> None:
+        if self.state not in ("calling", "proceeding"):
+            return
+        log.info("No final response to a cancelled INVITE {call_id} from {peer}",
+                 call_id=self.request.call_id, peer=str(self.peer))
+        self.terminate()
+        self._deliver(local_response(self.request, 408, "Request Timeout (no answer to CANCEL)"))
 
 
 class NonInviteClientTransaction(ClientTransaction):
@@ -269,6 +295,8 @@ class NonInviteClientTransaction(ClientTransaction):
     def start(self) -> None:
         self.state = "trying"
         self._send()
+        if self.state == "terminated":
+            return  # the first send failed
         if not self.reliable:
             self.timer_e.start(self._e_interval)
         self.timer_f.start(64 * self.layer.timers.t1)
@@ -277,6 +305,8 @@ class NonInviteClientTransaction(ClientTransaction):
         if self.state not in ("trying", "proceeding"):
             return
         self._send()
+        if self.state == "terminated":
+            return  # the send failed and ended the transaction
         t2 = self.layer.timers.t2
         self._e_interval = t2 if self.state == "proceeding" else min(2 * self._e_interval, t2)
         self.timer_e.start(self._e_interval)
