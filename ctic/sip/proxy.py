@@ -215,8 +215,9 @@ class Proxy:
         """§16.4: strict-route compatibility, then pop Route entries that are us."""
         uri = request.uri
         routes = request.headers._d.get("route")
-        if self.is_us(uri) and routes and "lr" not in uri.params:
-            # We were a strict router's target: the real Request-URI is the last Route.
+        if self.is_us(uri) and routes:
+            # A strict router put our Record-Route URI (as we wrote it, lr and
+            # all) in the Request-URI: the real one is the last Route (§16.4).
             request.uri = routes.pop().uri
         while routes and self.is_us(routes[0].uri):
             routes.pop(0)
