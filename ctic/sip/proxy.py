@@ -74,7 +74,8 @@ class Reject:
 class RequestContext:
     """One request the proxy is handling, from arrival to final response."""
 
-    __slots__ = ("request", "server", "client", "attempts", "data", "cancelled", "finished", "timer_c", "peer")
+    __slots__ = ("request", "server", "client", "attempts", "data", "cancelled", "finished", "timer_c", "peer",
+                 "loop_key")
 
     def __init__(self, request: Request, server):
         self.request = request
@@ -86,6 +87,7 @@ class RequestContext:
         self.finished = False
         self.timer_c = None
         self.peer = None
+        self.loop_key = None
 
     @property
     def source(self) -> Peer:
@@ -110,6 +112,11 @@ def loop_hash(request: Request) -> str:
         ",".join(request.headers.getlist("proxy-require")),
     ))
     return hashlib.blake2s(seed.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
+
+
+def local_tag() -> str:
+    """A To tag for a response this proxy makes up itself (§8.2.6.2)."""
+    return new_branch()[len(MAGIC_COOKIE):]
 
 
 def uri_peer(uri, default_transport: str = "UDP") -> Peer | None:
@@ -163,12 +170,20 @@ class Proxy:
     # --- requests -------------------------------------------------------------------
 
     def request_received(self, server, request: Request) -> None:
-        early = self._validate(request)
+        # §16.6 step 8: the loop hash is over the request as received, before
+        # Route processing, so a request that comes back the same way matches.
+        key = loop_hash(request)
+        early = self._validate(request, key)
         if early is not None:
+            to = early.headers._d.get("to")
+            if to and to[0].tag is None:
+                to[0] = to[0].copy()
+                to[0].params["tag"] = local_tag()
             server.respond(early)
             return
         self._process_routes(request)
         ctx = RequestContext(request, server)
+        ctx.loop_key = key
         if request.method == "INVITE":
             server.respond(make_response(request, 100))
             self.contexts[server] = ctx
@@ -183,7 +198,7 @@ class Proxy:
         else:
             self._apply(ctx, decision)
 
-    def _validate(self, request: Request) -> Response | None:
+    def _validate(self, request: Request, key: str) -> Response | None:
         mf = request.max_forwards
         if mf is not None and mf <= 0:
             return make_response(request, 483)
@@ -196,12 +211,10 @@ class Proxy:
         # §16.3 step 4: our own Via carrying this request's loop hash means a loop.
         vias = request.via
         if len(vias) > 1:
-            marker = None
             for via in vias[1:]:
                 branch = via.branch or ""
                 if branch.startswith(MAGIC_COOKIE + "-") and self._is_our_via(via):
-                    marker = marker or loop_hash(request)
-                    if branch[len(MAGIC_COOKIE) + 1:].startswith(marker):
+                    if branch[len(MAGIC_COOKIE) + 1:].startswith(key):
                         return make_response(request, 482)
         return None
 
@@ -246,7 +259,7 @@ class Proxy:
 
     def _reject(self, ctx: RequestContext, rej: Reject) -> None:
         request = ctx.request
-        resp = make_response(request, rej.status, rej.reason, to_tag=new_branch()[len(MAGIC_COOKIE):])
+        resp = make_response(request, rej.status, rej.reason, to_tag=local_tag())
         for name, value in rej.headers.items():
             resp.headers.set(name, value)
         self._send_final(ctx, resp)
@@ -261,7 +274,7 @@ class Proxy:
         for name, value in fwd.headers.items():
             out.headers.set(name, value)
         mf = out.max_forwards
-        out.headers._d["max-forwards"] = [69 if mf is None else mf - 1]
+        out.headers._d["max-forwards"] = [70 if mf is None else mf - 1]  # §16.6 step 3
         # Where it goes: explicit, else the top Route, else the Request-URI.
         peer = fwd.peer
         if peer is None:
@@ -277,7 +290,7 @@ class Proxy:
             out.headers.add("Record-Route", NameAddr(self._our_uri(peer.transport, fwd.record_route)), first=True)
         ctx.attempts.append(fwd)
         ctx.peer = peer
-        branch = f"{MAGIC_COOKIE}-{loop_hash(request)}.{new_branch()[len(MAGIC_COOKIE):]}"
+        branch = f"{MAGIC_COOKIE}-{ctx.loop_key or loop_hash(request)}.{new_branch()[len(MAGIC_COOKIE):]}"
         client = self.txns.send_request(out, peer, branch=branch)
         ctx.client = client
         client.on_response = lambda response: self._response(ctx, client, response)
@@ -337,6 +350,12 @@ class Proxy:
         if status < 300 and ctx.finished:
             ctx.server.respond(up)  # a 2xx retransmission, through the Accepted state
             return
+        if response.source is None:
+            # Made up here (Timer B/C/F 408, transport error 503): as a UAS
+            # would, give it a To tag (§8.2.6.2, §16.7 step 6).
+            to = up.headers._d.get("to")
+            if to and to[0].tag is None:
+                to[0].params["tag"] = local_tag()
         self._send_final(ctx, up)
 
     def _send_final(self, ctx: RequestContext, response: Response) -> None:
@@ -383,7 +402,7 @@ class Proxy:
             peer = on_ack(ack)
         out = ack.copy()
         mf = out.max_forwards
-        out.headers._d["max-forwards"] = [69 if mf is None else mf - 1]
+        out.headers._d["max-forwards"] = [70 if mf is None else mf - 1]  # §16.6 step 3
         if peer is None:
             target = out.route[0].uri if out.route else out.uri
             if self.is_us(target):
