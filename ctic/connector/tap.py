@@ -16,7 +16,7 @@ from twisted.python import usage
 from ctic import config as cfg
 from ctic.config import Option, Schema, Section
 from ctic.icm import constants as C
-from ctic.service import ConfigOptions
+from ctic.service import ConfigOptions, tune_gc
 
 
 def _mask(text: str) -> int:
@@ -139,6 +139,8 @@ def makeService(options):
     import importlib
 
     from twisted.internet import reactor
+
+    tune_gc()
 
     module, name = MODES[options.config["CTIC"]["Mode"]]
     return getattr(importlib.import_module(module), name)(options.config, reactor)

@@ -10,11 +10,10 @@ resource groups, IVR Profiles, the CTI rules, OPTIONS health checks and CDRs
 
 from __future__ import annotations
 
-from twisted.application import service
 
 from ctic.config import Schema
 from ctic.rm.schema import SECTIONS
-from ctic.service import ConfigOptions
+from ctic.service import ConfigOptions, tune_gc
 
 SCHEMA = Schema("gvp-rm", SECTIONS)
 
@@ -38,6 +37,8 @@ class Options(ConfigOptions):
 
 def makeService(options):
     from twisted.internet import reactor
+
+    tune_gc()
 
     from ctic.rm.node import ResourceManagerService
 

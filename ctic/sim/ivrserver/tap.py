@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ctic.config import Option, Schema, Section, boolean, choice, hostport, integer, listof, number, string
 from ctic.ivrserver import gli
-from ctic.service import ConfigOptions
+from ctic.service import ConfigOptions, tune_gc
 from ctic.sim.ivrserver.model import Agent, Port, Route, SimModel, pairs, user_data
 
 G = "genesys"
@@ -132,6 +132,8 @@ class Options(ConfigOptions):
 
 def makeService(options):
     from twisted.internet import reactor
+
+    tune_gc()
 
     from ctic.sim.ivrserver.server import IVRServerSim, SimService
 

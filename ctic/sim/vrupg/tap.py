@@ -10,7 +10,7 @@ from twisted.python import usage
 
 from ctic import config as cfg
 from ctic.config import Option, Schema, Section
-from ctic.service import ConfigOptions
+from ctic.service import ConfigOptions, tune_gc
 from ctic.sim.vrupg.pg import MALFORMED, PGSettings
 from ctic.sim.vrupg.treatment import Treatment, parse_steps
 
@@ -75,6 +75,8 @@ class Options(ConfigOptions):
 
 def makeService(options):
     from twisted.internet import reactor
+
+    tune_gc()
 
     from ctic.sim.vrupg.protocol import SimPGService
 
