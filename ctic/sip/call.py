@@ -34,7 +34,7 @@ class Leg:
         self.server = None  # leg A: the INVITE server transaction
         self.client = None  # leg B: the INVITE client transaction
         self.peer = None
-        self.unacked = None  # (server txn, 2xx) we retransmit until ACK (§13.3.1.4)
+        self.unacked = None  # [server txn, 2xx, interval, waited]: retransmitted until ACK (§13.3.1.4)
         self.retransmit = None
         self.pending_ack = None  # leg B: the 2xx we still owe an ACK for (offer in 2xx)
         self.last_ack = None  # the ACK we sent, re-sent on 2xx retransmissions
@@ -245,9 +245,8 @@ class Call:
             return
         # A failure on leg B.
         leg.client = None
-        if leg.dialog is not None:
-            self.b2bua.dialogs.remove(leg.dialog)
-            leg.dialog = None
+        self._drop_leg(leg)
+        leg.dialog = None
         if self.state == "ending":
             self._end(self.end_reason or "cancelled")
             return
@@ -269,6 +268,14 @@ class Call:
         self.b2bua.dialogs.add(dialog)
 
     def _b_answered(self, leg: Leg, response: Response) -> None:
+        if self.state == "ended":
+            # A 2xx (or its retransmission) after the call ended: ACK it
+            # again, or ACK and BYE it; it must not bring the call back.
+            if leg.last_ack is not None:
+                self.b2bua.transport.send(leg.last_ack, self._leg_peer(leg))
+            else:
+                self._ack_and_bye(leg, response)
+            return
         if leg.dialog is None or leg.dialog.remote_tag != response.to.tag:
             if leg.dialog is not None and leg.dialog.state == "confirmed":
                 self._ack_and_bye(leg, response)  # a second fork answered
@@ -311,35 +318,38 @@ class Call:
         tmp.dialog = dialog
         tmp.peer = leg.peer
         self._ack(tmp, leg.invite.cseq.seq)
+        leg.last_ack = tmp.last_ack  # re-sent on retransmissions of the 2xx
         self._bye(tmp)
 
     def _send_2xx(self, leg: Leg, server, resp: Response) -> None:
         """Send a 2xx to an INVITE and retransmit it until ACK (§13.3.1.4)."""
         server.respond(resp)
-        leg.unacked = (server, resp)
         timers = self.b2bua.txns.timers
         reliable = leg.peer is not None and leg.peer.reliable
-        progress = [timers.t1, 0.0]  # next interval, time waited so far
-
-        def again():
-            if leg.unacked is None:
-                return
-            progress[1] += progress[0]
-            if reliable or progress[1] >= 64 * timers.t1:
-                log.info("No ACK for 2xx on leg {side} of {call_id}", side=leg.side, call_id=self.call_id)
-                leg.unacked = None
-                self.hangup("no ACK")
-                return
-            server.respond(resp)
-            progress[0] = min(2 * progress[0], timers.t2)
-            leg.retransmit.start(progress[0])
-
+        # [server transaction, 2xx, next interval, time waited so far]
+        leg.unacked = [server, resp, 64 * timers.t1 if reliable else timers.t1, 0.0]
         if leg.retransmit is None:
-            leg.retransmit = Timer(self.b2bua.clock, again)
+            leg.retransmit = Timer(self.b2bua.clock, self._retransmit_2xx, leg)
             self._timers.append(leg.retransmit)
-        if reliable:
-            progress[0] = 64 * timers.t1
-        leg.retransmit.start(progress[0])
+        leg.retransmit.start(leg.unacked[2])
+
+    def _retransmit_2xx(self, leg: Leg) -> None:
+        unacked = leg.unacked
+        if unacked is None:
+            return
+        server, resp, interval, waited = unacked
+        timers = self.b2bua.txns.timers
+        limit = 64 * timers.t1
+        waited += interval
+        if waited >= limit - 1e-9:
+            log.info("No ACK for 2xx on leg {side} of {call_id}", side=leg.side, call_id=self.call_id)
+            leg.unacked = None
+            self.hangup("no ACK")
+            return
+        server.respond(resp)
+        interval = min(2 * interval, timers.t2, limit - waited)
+        unacked[2], unacked[3] = interval, waited
+        leg.retransmit.start(interval)
 
     # --- transfers ------------------------------------------------------------------------
 
@@ -352,8 +362,7 @@ class Call:
             return
         del self.data["replacing"]
         if status >= 300:
-            if leg.dialog is not None:
-                self.b2bua.dialogs.remove(leg.dialog)
+            self._drop_leg(leg)
             self._old_b = None
             if on_result:
                 on_result(response)
@@ -362,9 +371,10 @@ class Call:
         self._ack(leg, leg.invite.cseq.seq)
         old, self._old_b = self._old_b, None
         self.b = leg
-        if old is not None and old.dialog is not None:
-            self._bye(old)
-            self.b2bua.dialogs.remove(old.dialog)
+        if old is not None:
+            if old.dialog is not None:
+                self._bye(old)
+            self._drop_leg(old)
         if response.body and response.body != self.data.get("b_answer"):
             self.data["b_answer"] = response.body
             reinvite = self.a.dialog.create_request("INVITE", response.body)
@@ -497,6 +507,15 @@ class Call:
         elif self.state in ("calling", "early"):
             self.hangup("cancelled")
 
+    def _drop_leg(self, leg: Leg) -> None:
+        """Take a leg out of the B2BUA's tables (its dialog, its leg B Call-ID)."""
+        b2bua = self.b2bua
+        if leg.dialog is not None:
+            b2bua.dialogs.remove(leg.dialog)
+        if leg.side == "b" and leg.invite is not None:
+            if b2bua._by_b_call_id.get(leg.invite.call_id) is leg:
+                del b2bua._by_b_call_id[leg.invite.call_id]
+
     # --- the end ----------------------------------------------------------------------------
 
     def _end(self, reason: str) -> None:
@@ -508,13 +527,13 @@ class Call:
         for t in self._timers:
             t.cancel()
         b2bua = self.b2bua
-        for leg in (self.a, self.b, self._old_b, (self.data.get("replacing") or (None,))[0]):
+        replacing = self.data.pop("replacing", None)
+        for leg in (self.a, self.b, self._old_b, replacing[0] if replacing else None):
             if leg is None:
                 continue
-            if leg.dialog is not None:
-                b2bua.dialogs.remove(leg.dialog)
-            if leg.side == "b" and leg.invite is not None:
-                b2bua._by_b_call_id.pop(leg.invite.call_id, None)
+            if leg.side == "b" and leg.client is not None:
+                leg.client.cancel()  # a leg B still ringing (no-op once it has answered)
+            self._drop_leg(leg)
         b2bua._calls.pop(self.a.server, None)
         log.info("Call {call_id} ended: {reason}", call_id=self.call_id, reason=reason)
         on_end = getattr(b2bua.logic, "on_end", None)
