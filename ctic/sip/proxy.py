@@ -324,7 +324,16 @@ class Proxy:
         if vias:
             vias.pop(0)
         if not vias:
-            return  # the response was for us alone
+            if status < 200:
+                return  # §16.7 step 3: for us alone
+            # A final response that lost the upstream Vias (e.g. a UAS that
+            # built its 487 from our CANCEL, which carries one Via) still ends
+            # this branch: answer upstream ourselves with its status, or the
+            # caller's transaction and this context would wait forever.
+            log.warn("{status} for {call_id} from {peer} has no Via beyond ours; answering upstream ourselves",
+                     status=status, call_id=ctx.call_id, peer=str(ctx.peer))
+            to = response.to
+            up = make_response(ctx.request, status, response.reason, to_tag=to.tag if to is not None else None)
         on_response = getattr(self.router, "on_response", None)
         decision = None
         if on_response is not None:

@@ -609,3 +609,26 @@ def test_loop_through_our_own_route_is_482():
     net.deliver(answer(fwd, 480), UAS)
     net.take()
     net.finish()
+
+
+def test_final_response_without_upstream_vias_still_ends_the_call():
+    # A broken UAS answers the INVITE with the Via set of our CANCEL (one Via):
+    # the response is not forwardable (§16.7 step 3), yet the caller must get
+    # a final answer and the context must end.
+    net = Net()
+    invite = request("INVITE")
+    net.deliver(invite, UAC)
+    fwd = net.one(UAS)
+    net.deliver(answer(fwd, 180), UAS)
+    net.one(UAC)
+    net.deliver(request("CANCEL", call_id="call-1", branch=parse_datagram(invite.encode()).top_via.branch), UAC)
+    cancel = [m for _, m in net.take() if isinstance(m, Request)][0]
+    net.deliver(answer(cancel, 200), UAS)
+    broken = answer(fwd, 487).replace(f"Via: {fwd.via[1]}\r\n", "")
+    net.deliver(broken, UAS)
+    out = net.take()
+    assert sorted((p.host, str(m.status) if isinstance(m, Response) else m.method) for p, m in out) == [
+        (UAS.host, "ACK"), (UAC.host, "487")]
+    up = [m for _, m in out if isinstance(m, Response)][0]
+    assert vias(up) == [(UAC.host, UAC.port)] and up.to.tag == "b1"
+    net.finish()
