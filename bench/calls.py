@@ -9,8 +9,11 @@ B2BUA, with the same stepped SIPp load.
 Each system gets a share of the wall-clock budget; its offered rate steps up
 until fewer than 99.9% of a step's calls succeed (see bench/sipp_load.py).
 Printed per system: sustained rate, failed calls at that rate, INVITE->200
-response time p50/p95 at the caller (SIPp -trace_rtt, 1 ms resolution) and
-peak RSS of the system under test; then our rate over Sippy's.  ctic runs
+response time p50/p95 at the caller (SIPp -trace_rtt, 1 ms resolution), RSS
+of the system under test after that step and its peak over the run; then our
+rate over Sippy's.  A step passes with >= 99.9% successful calls and (ours,
+--max-p95) a caller p95 within 500 ms: past T1 the caller retransmits, i.e.
+the system is queueing rather than keeping up.  ctic runs
 over UDP in its own process (``--serve``), with the GC tuning every role
 uses.  ``--profile SYSTEM`` instead runs one step at ``--profile-rate`` with
 cProfile in that process and prints the top costs.  Asserts nothing.
@@ -31,7 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from sipp_load import (  # noqa: E402
-    PASS, ANSWER_UAS, bench_sippy, free_port, ramp, require_sipp, run_step, start_uas, stop, wait_udp_bound,
+    MAX_P95_MS, PASS, ANSWER_UAS, bench_sippy, free_port, ramp, require_sipp, run_step, start_uas, stop, wait_udp_bound,
 )
 
 
@@ -116,13 +119,13 @@ def start_sut(work: Path, kind: str, target: int, profile: str | None = None):
     return proc, port
 
 
-def bench_ctic(kind, work, rates, seconds, deadline):
+def bench_ctic(kind, work, rates, seconds, deadline, max_p95):
     uas_port = free_port()
     uas = start_uas(work, uas_port, ANSWER_UAS)
     proc = None
     try:
         proc, port = start_sut(work, kind, uas_port)
-        return ramp(f"ctic-{kind}", work, port, rates, seconds, deadline, pid=proc.pid)
+        return ramp(f"ctic-{kind}", work, port, rates, seconds, deadline, pid=proc.pid, max_p95=max_p95)
     finally:
         stop(proc)
         stop(uas)
@@ -154,14 +157,15 @@ def _ms(v):
 
 def report(results):
     print()
-    print(f"{'system':14s} {'sustained':>10s} {'failed':>7s} {'p50':>7s} {'p95':>7s} {'peak RSS':>10s}")
+    print(f"{'system':14s} {'sustained':>10s} {'failed':>7s} {'p50':>7s} {'p95':>7s} {'RSS there':>10s} {'peak RSS':>9s}")
     for r in results:
         if r is None:
             continue
         b = r.best
-        rss = f"{r.rss_kb / 1024:.0f} MiB" if r.rss_kb else "-"
+        peak = f"{r.rss_kb / 1024:.0f} MiB" if r.rss_kb else "-"
+        there = f"{b.rss_kb / 1024:.0f} MiB" if b and b.rss_kb else "-"
         print(f"{r.name:14s} {r.sustained:>8d}/s {b.failed if b else '-':>7} {_ms(b.p50 if b else None):>7s} "
-              f"{_ms(b.p95 if b else None):>7s} {rss:>10s}")
+              f"{_ms(b.p95 if b else None):>7s} {there:>10s} {peak:>9s}")
     by = {r.name: r for r in results if r is not None}
     sippy = by.get("sippy")
     if sippy and sippy.sustained:
@@ -176,6 +180,8 @@ def main():
     parser.add_argument("--rates", default="50,100,200,300,400,500,600,700,800,1000,1200,1500,2000",
                         help="offered rates to step through (calls/s)")
     parser.add_argument("--budget", type=float, default=300.0, help="wall-clock budget for the whole run, s")
+    parser.add_argument("--max-p95", type=float, default=MAX_P95_MS,
+                        help="a step also fails above this caller p95 INVITE->200 time, ms (0: no bound)")
     parser.add_argument("--systems", default="proxy,b2bua,sippy", help="which systems to measure")
     parser.add_argument("--profile", choices=("proxy", "b2bua"), help="profile one ctic core instead")
     parser.add_argument("--profile-rate", type=int, default=300)
@@ -197,15 +203,16 @@ def main():
             profile_ctic(args.profile, work, args.profile_rate, args.seconds)
             return
         systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+        max_p95 = args.max_p95 or None
         print(f"SIPp uac -> system -> SIPp uas over UDP, {args.seconds:g}s per step, "
-              f"pass = {PASS:.1%} successful calls")
+              f"pass = {PASS:.1%} successful calls" + (f" and p95 <= {max_p95:g} ms" if max_p95 else ""))
         results = []
         for i, system in enumerate(systems):
             share = start + args.budget * (i + 1) / len(systems)
             if system == "sippy":
-                results.append(bench_sippy(work, rates, args.seconds, share, ANSWER_UAS))
+                results.append(bench_sippy(work, rates, args.seconds, share, ANSWER_UAS, max_p95))
             else:
-                results.append(bench_ctic(system, work, rates, args.seconds, share))
+                results.append(bench_ctic(system, work, rates, args.seconds, share, max_p95))
     report(results)
     print(f"(wall {time.monotonic() - start:.0f}s)")
 

@@ -4,7 +4,8 @@ SIPp load stepping for the call benchmarks (bench/calls.py, bench/rm_calls.py).
 One step is one SIPp built-in ``uac`` run at a fixed offered rate for a fixed
 time; it reports successful and failed calls (SIPp's stat CSV) and the
 INVITE-to-200 response times (``-trace_rtt``).  A ramp steps the offered rate
-up until a step falls below the pass mark (99.9% of calls successful),
+up until a step falls below the pass mark (99.9% of calls successful and,
+ours, the caller's p95 response time within MAX_P95_MS),
 optionally bisects once between the last pass and the first failure, and
 reports the highest passing rate: the *sustained* rate.  Also here: the
 SIPp ``uas`` callee, Sippy B2BUA as the comparison system, RSS of a process.
@@ -24,6 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PASS = 0.999
+# Ours: a step also fails when the caller's p95 INVITE->200 time exceeds this
+# (ms).  Past T1 (500 ms) SIPp retransmits the INVITE: the system is queueing,
+# not keeping up, even if every call still completes within the step.
+MAX_P95_MS = 500.0
 
 
 @dataclass
@@ -37,6 +42,8 @@ class Step:
     p50: float | None = None  # ms, INVITE -> 200 at the caller
     p95: float | None = None
     retransmissions: int = 0
+    rss_kb: int | None = None  # of the system under test, right after the step
+    max_p95: float | None = MAX_P95_MS
 
     @property
     def fraction(self) -> float:
@@ -45,7 +52,8 @@ class Step:
 
     @property
     def passed(self) -> bool:
-        return self.fraction >= PASS
+        slow = self.max_p95 is not None and self.p95 is not None and self.p95 > self.max_p95
+        return self.fraction >= PASS and not slow
 
 
 @dataclass
@@ -102,12 +110,12 @@ def stop(proc):
             proc.wait()
 
 
-def rss_kb(pid) -> int | None:
-    """Peak resident set size (VmHWM) of a process, in kB."""
+def rss_kb(pid, field: str = "VmRSS") -> int | None:
+    """Resident set size of a process (C{VmHWM}: its peak), in kB."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         return None
@@ -179,7 +187,7 @@ def _ms(v):
 
 
 def ramp(name: str, work: Path, target_port: int, rates, seconds: float, deadline: float,
-         after_step=None, pid=None, refine: int = 1) -> Ramp:
+         after_step=None, pid=None, refine: int = 1, max_p95: float | None = MAX_P95_MS) -> Ramp:
     """
     Step the offered rate through C{rates} until a step fails, then bisect
     C{refine} times between the last pass and the first failure.
@@ -192,6 +200,8 @@ def ramp(name: str, work: Path, target_port: int, rates, seconds: float, deadlin
 
     def one(rate):
         step = run_step(work, target_port, rate, seconds)
+        step.max_p95 = max_p95
+        step.rss_kb = rss_kb(pid) if pid is not None else None
         extra = after_step() if after_step else ""
         print(f"  {name:10s} offered {rate:5d}/s: {step.ok}/{step.ok + step.failed} ok ({step.fraction:.2%}), "
               f"{step.failed} failed, {step.retransmissions} retrans, "
@@ -221,7 +231,7 @@ def ramp(name: str, work: Path, target_port: int, rates, seconds: float, deadlin
         else:
             failed_at = mid
     if pid is not None:
-        result.rss_kb = rss_kb(pid)
+        result.rss_kb = rss_kb(pid, "VmHWM")
     return result
 
 
@@ -258,7 +268,8 @@ def sippy_b2bua(work: Path, target_port: int):
         stop(proc)
 
 
-def bench_sippy(work: Path, rates, seconds: float, deadline: float, uas_scenario: Path | None = None) -> Ramp | None:
+def bench_sippy(work: Path, rates, seconds: float, deadline: float, uas_scenario: Path | None = None,
+                max_p95: float | None = MAX_P95_MS) -> Ramp | None:
     """Sippy B2BUA between SIPp uac and uas, stepped like our own systems."""
     uas_port = free_port()
     uas = start_uas(work, uas_port, uas_scenario)
@@ -267,7 +278,7 @@ def bench_sippy(work: Path, rates, seconds: float, deadline: float, uas_scenario
             if running is None:
                 return None
             proc, port = running
-            return ramp("sippy", work, port, rates, seconds, deadline, pid=proc.pid)
+            return ramp("sippy", work, port, rates, seconds, deadline, pid=proc.pid, max_p95=max_p95)
     finally:
         stop(uas)
 
