@@ -226,8 +226,8 @@ class InviteClientTransaction(ClientTransaction):
             if 200 <= status < 300:
                 self._deliver(response)  # RFC 6026 §8.4: 2xx retransmissions go to the TU
 
-    def _send_ack(self, response: Response) -> None:
-        """§17.1.1.3: the ACK for a non-2xx final response, inside the transaction."""
+    def _hop_request(self, method: str, to) -> Request:
+        """An ACK or CANCEL built from this INVITE (§17.1.1.3, §9.1): same branch and Route."""
         inv = self.request
         h = Headers()
         d = h._d
@@ -236,11 +236,14 @@ class InviteClientTransaction(ClientTransaction):
             d["route"] = list(inv.route)
         d["max-forwards"] = [70]
         d["from"] = [inv.from_]
-        d["to"] = [response.to]
+        d["to"] = [to]
         d["call-id"] = [inv.call_id]
-        d["cseq"] = [CSeq(inv.cseq.seq, "ACK")]
-        ack = Request("ACK", inv.uri, h)
-        self.layer.transport.send(ack, self.peer)
+        d["cseq"] = [CSeq(inv.cseq.seq, method)]
+        return Request(method, inv.uri, h)
+
+    def _send_ack(self, response: Response) -> None:
+        """§17.1.1.3: the ACK for a non-2xx final response, inside the transaction."""
+        self.layer.transport.send(self._hop_request("ACK", response.to), self.peer)
 
     def cancel(self, reason: str | None = None) -> None:
         """
@@ -255,21 +258,10 @@ class InviteClientTransaction(ClientTransaction):
             self._send_cancel()
 
     def _send_cancel(self) -> None:
-        inv = self.request
-        h = Headers()
-        d = h._d
-        d["via"] = [inv.top_via]
-        if inv.route:
-            d["route"] = list(inv.route)
-        d["max-forwards"] = [70]
-        d["from"] = [inv.from_]
-        d["to"] = [inv.to]
-        d["call-id"] = [inv.call_id]
-        d["cseq"] = [CSeq(inv.cseq.seq, "CANCEL")]
+        cancel = self._hop_request("CANCEL", self.request.to)
         if self._cancel_pending:
-            d["reason"] = [self._cancel_pending]
+            cancel.headers._d["reason"] = [self._cancel_pending]
         self._cancel_pending = None
-        cancel = Request("CANCEL", inv.uri, h)
         self.timer_cancel.start(64 * self.layer.timers.t1)
         self.cancel_txn = self.layer.send_request(cancel, self.peer, push_via=False)
 
