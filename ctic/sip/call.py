@@ -478,6 +478,11 @@ class Call:
 
     def _bye_received(self, leg: Leg, server, request: Request) -> None:
         other = leg.other
+        if leg is self.a and self.state in ("calling", "early"):
+            # §15: a caller may BYE an early dialog; to leg B that is a CANCEL.
+            server.respond(make_response(request, 200))
+            self.hangup(f"BYE from {leg.side} before answer")
+            return
         leg.dialog.state = "terminated"
         if other is None or other.dialog is None or other.dialog.state == "terminated":
             server.respond(make_response(request, 200))

@@ -926,3 +926,22 @@ def test_many_calls_interleaved_leave_nothing():
             a.answer(h.msg("A<-BYE"), 200)
     h.flow()
     h.assert_clean()
+
+
+
+@BOTH
+def test_bye_from_a_on_an_early_dialog_cancels_leg_b(transport):
+    """§15: the caller BYEs its early dialog: 200 to the BYE, 487 to its INVITE, CANCEL to B."""
+    h = Harness(transport)
+    h.a.invite()
+    invite = h.msg("B<-INVITE")
+    h.b.answer(invite, 180)
+    ringing = h.msg("A<-180 INVITE")
+    h.a.established(ringing)
+    h.a.request("BYE")
+    flow = h.flow()
+    assert "A<-200 BYE" in flow and "A<-487 INVITE" in flow and "B<-CANCEL" in flow
+    h.b.answer(h.last["B<-CANCEL"], 200)
+    h.b.answer(invite, 487)
+    assert "B<-ACK" in h.flow()
+    h.assert_clean()
