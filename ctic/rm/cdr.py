@@ -12,7 +12,11 @@ L{SQLiteSink} never blocks the reactor: records queue up and one worker
 thread writes them in batches, one transaction per batch with
 C{synchronous=FULL}; each record's Deferred fires only after its batch is
 committed, and the RM forgets a session only then, so a restart loses no
-CDR of a finished call.
+CDR of a finished call.  A batch that cannot be written (disk full, file
+locked, path gone) is kept and retried with back-off (0.5 s doubling to
+30 s); at shutdown whatever is still unwritten is appended, fsync'd, to
+C{<path>.unwritten.jsonl} (ours), one JSON record per line, for an operator
+to load later.  No CDR is dropped.
 """
 
 from __future__ import annotations
@@ -158,8 +162,12 @@ class SQLiteSink:
         self.pool = pool
         self._queue: list[tuple[dict, defer.Deferred]] = []
         self._busy = False
+        self._retry = None
+        self._retries = 0
+        self._closing = False
         self.written = 0
         self.failed = 0
+        self.spooled = 0
 
     def write(self, cdr):
         d = defer.Deferred()
@@ -186,33 +194,79 @@ class SQLiteSink:
 
     def _done(self, _, batch):
         self.written += len(batch)
+        self._retries = 0
         self._flush()
         for _, d in batch:
             d.callback(None)
 
     def _failed(self, failure, batch):
-        self.failed += len(batch)
-        log.failure("Could not write {count} CDRs to {path}", failure, count=len(batch), path=self.path)
-        self._flush()
-        for _, d in batch:
-            d.errback(failure)
+        """Keep the batch and try again later; never drop a CDR."""
+        self.failed += 1
+        self._queue[:0] = batch
+        if self._closing:
+            self._busy = False
+            return
+        delay = min(30.0, 0.5 * 2 ** min(self._retries, 6))
+        self._retries += 1
+        log.failure(
+            "Could not write {count} CDRs to {path}; retrying in {delay}s", failure,
+            count=len(batch), path=self.path, delay=delay,
+        )
+        self._retry = self.reactor.callLater(delay, self._flush)
+
+    @property
+    def pending(self) -> int:
+        """CDRs not yet durable."""
+        return len(self._queue)
 
     def close(self):
+        """Write what is queued; spool what cannot be written; release the file."""
         d = defer.Deferred()
+        self._closing = True
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+            self._retry = None
+            self._busy = False
 
         def on_result(success, value):
             self.reactor.callFromThread(d.callback, None)
 
         def drain():
-            if self._busy or self._queue:
+            if self._busy:
                 self.reactor.callLater(0.01, drain)
                 return
+            if self._queue and self._retries == 0 and self.failed == 0:
+                self._flush()
+                self.reactor.callLater(0.01, drain)
+                return
+            if self._queue:
+                self._spool()
             self.pool.callInThreadWithCallback(on_result, self._writer.close)
 
         drain()
         if self._own_pool:
             d.addBoth(lambda r: (self.pool.stop(), r)[1])
         return d
+
+    def _spool(self) -> None:
+        batch, self._queue = self._queue, []
+        spool = self.path + ".unwritten.jsonl"
+        try:
+            with open(spool, "a", encoding="utf-8") as f:
+                for row, _ in batch:
+                    f.write(json.dumps(row, sort_keys=True) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            log.critical("Could not spool {count} CDRs to {spool}: {error}; they are lost",
+                         count=len(batch), spool=spool, error=str(e))
+            for _, d in batch:
+                d.errback(e)
+            return
+        self.spooled += len(batch)
+        log.error("Spooled {count} unwritten CDRs to {spool}", count=len(batch), spool=spool)
+        for _, d in batch:
+            d.callback(None)
 
 
 def read_all(path: str) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 from ctic.rm.cdr import CDR, SQLiteSink, read_all
@@ -92,11 +93,51 @@ def test_sqlite_sink_batches_and_fires_after_commit(tmp_path):
     assert len(read_all(path)) == 5
 
 
-def test_sqlite_sink_reports_failure(tmp_path):
-    sink = SQLiteSink(InlineReactor(), str(tmp_path), pool=InlinePool())  # a directory: cannot open
-    failures = []
-    sink.write(CDR("G", "c")).addErrback(failures.append)
-    assert len(failures) == 1 and sink.failed == 1
+def test_sqlite_sink_retries_then_spools_what_it_cannot_write(tmp_path):
+    from twisted.internet.task import Clock
+
+    class ClockReactor(Clock):
+        def callFromThread(self, f, *a):
+            f(*a)
+
+    reactor = ClockReactor()
+    blocked = tmp_path / "cdr.sqlite"
+    blocked.mkdir()  # a directory where the database should be: every write fails
+    sink = SQLiteSink(reactor, str(blocked), pool=InlinePool())
+    done = []
+    sink.write(CDR("G", "c")).addBoth(done.append)
+    assert done == [] and sink.failed == 1 and sink.pending == 1
+    reactor.advance(0.5)  # the retry fails too; the record is still kept
+    assert done == [] and sink.failed == 2 and sink.pending == 1
+    reactor.advance(1.0)
+    assert sink.failed == 3
+    sink.close()
+    reactor.advance(1)
+    assert done == [None] and sink.spooled == 1 and sink.pending == 0
+    lines = (tmp_path / "cdr.sqlite.unwritten.jsonl").read_text().splitlines()
+    assert [json.loads(line)["gvp_guid"] for line in lines] == ["G"]
+    assert reactor.getDelayedCalls() == []
+
+
+def test_sqlite_sink_recovers_when_the_database_comes_back(tmp_path):
+    from twisted.internet.task import Clock
+
+    class ClockReactor(Clock):
+        def callFromThread(self, f, *a):
+            f(*a)
+
+    reactor = ClockReactor()
+    path = tmp_path / "cdr.sqlite"
+    path.mkdir()
+    sink = SQLiteSink(reactor, str(path), pool=InlinePool())
+    done = []
+    sink.write(CDR("G", "c")).addBoth(done.append)
+    assert done == []
+    path.rmdir()  # the operator fixes the path
+    reactor.advance(0.5)
+    assert done == [None] and sink.written == 1
+    assert [r["gvp_guid"] for r in read_all(str(path))] == ["G"]
+    sink.close()
 
 
 def test_session_is_forgotten_only_after_the_cdr_is_stored(tmp_path):
