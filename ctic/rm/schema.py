@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from ctic.config import Option, Schema, Section, boolean, choice, integer, listof, number, string
+from ctic.config import Option, Section, boolean, choice, integer, listof, number, string
 from ctic.sip.service import sip_section
 
 G = "genesys"

@@ -21,7 +21,7 @@ from ctic.sim.vrupg.protocol import SimPGService
 from ctic.sim.vrupg.treatment import Treatment, parse_steps
 from tests.icm.harness import Recorder
 from tests.icm.pcap import PcapWriter
-from tests.support import free_port, requires_tool
+from tests.support import free_port
 
 
 async def until(predicate, timeout=5.0):

@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from ctic.rm.model import Member, Monitoring, ResourceGroup
 from ctic.rm.resources import GroupState, HealthMonitor
 from ctic.sip.message import Response
-from tests.rm.harness import CTIC1, GW, RM, UA, BASE, ctic_group, gateway_group
+from tests.rm.harness import BASE, GW, RM, UA, ctic_group, gateway_group
 from tests.support import assert_no_pending_calls
 
 

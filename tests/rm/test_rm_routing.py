@@ -258,7 +258,7 @@ def test_mcp_outbound_and_refer_carry_cti_parameters():
 
 def test_ctic_error_retries_next_ctic():
     rm = rm_with(1)
-    gw, c1, c2 = UA(rm, GW, "gw"), UA(rm, CTIC1), UA(rm, CTIC2)
+    gw, c1 = UA(rm, GW, "gw"), UA(rm, CTIC1)
     out = ladder(rm, gw, c1, "sip:chan@10.0.0.1", "A")
     c1.respond(out, 500)
     msgs = rm.take()

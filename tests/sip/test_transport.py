@@ -15,7 +15,7 @@ from twisted.internet.testing import FakeDatagramTransport, MemoryReactorClock, 
 from ctic.sip.message import make_response
 from ctic.sip.parser import Limits, StreamParser, parse_datagram
 from ctic.sip.transport import (
-    Peer, SIPDatagramProtocol, SIPStreamFactory, SIPStreamProtocol, TransportConfig, TransportLayer,
+    Peer, SIPDatagramProtocol, SIPStreamFactory, TransportConfig, TransportLayer,
 )
 from tests.support import assert_no_pending_calls
 
