@@ -2,7 +2,9 @@
 SIP codec throughput: parse and serialise a typical GVP INVITE (SDP, GVP
 headers, R-URI parameters) and a 200 OK; parse + read every hot header field
 (what a proxy does); and twisted.protocols.sip's parser on the same INVITE
-for scale.  Prints messages per second, best of several repeats.
+for scale.  Prints messages per second, best of several repeats, for the
+parser in use (the C fast path ctic.sip._speedups when built) and, for the
+parse cases, for the pure-Python path too.
 
     python bench/sip_codec.py [--repeats 7] [--number 20000]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import timeit
 
+from ctic.sip import parser
 from ctic.sip.parser import parse_datagram
 
 INVITE = (
@@ -101,12 +104,25 @@ def main():
         ("200 OK serialise", lambda: bytes(ok)),
         ("twisted.protocols.sip INVITE parse", twisted_parse()),
     ]
+    accel = parser._accel
+    print(f"parser: {parser.IMPLEMENTATION}"
+          + ("" if accel else " (ctic.sip._speedups not built, or CTIC_PURE_PYTHON set)"))
+    if accel is not None and accel(INVITE_BYTES, 65535, 128, False) is None:
+        print("warning: the C fast path declines this INVITE; figures are the Python path's")
     print(f"INVITE {len(INVITE_BYTES)} bytes, 200 OK {len(OK)} bytes; best of {args.repeats} x {args.number}")
     for name, fn in cases:
         number = args.number // 4 if name.startswith("twisted") else args.number
         per_s, us = rate(fn, args.repeats, number)
-        print(f"{name:<38} {per_s:>10,.0f} msg/s {us:>8.2f} us/msg")
-
+        print(f"{name:<46} {per_s:>10,.0f} msg/s {us:>8.2f} us/msg")
+    if accel is not None:
+        parser._accel = None  # the pure-Python path, for comparison
+        try:
+            for name, fn in cases:
+                if "parse" in name and not name.startswith("twisted"):
+                    per_s, us = rate(fn, args.repeats, args.number // 4)
+                    print(f"{name + ' (pure Python)':<46} {per_s:>10,.0f} msg/s {us:>8.2f} us/msg")
+        finally:
+            parser._accel = accel
 
 if __name__ == "__main__":
     main()

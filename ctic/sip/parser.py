@@ -10,11 +10,12 @@ is kept as text.  Every fault raises L{SIPParseError}; nothing else escapes.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
 from ctic.sip.errors import SIPParseError
-from ctic.sip.headers import CANONICAL, SINGLETONS, CSeq, NameAddr, Via, display_name, header_key, is_token, split_commas
+from ctic.sip.headers import CANONICAL, COMPACT, SINGLETONS, CSeq, NameAddr, Via, display_name, header_key, is_token, split_commas
 from ctic.sip.message import Headers, Request, Response
 from ctic.sip.uri import SIPURI, parse_uri
 
@@ -215,6 +216,16 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, exact_body: b
     present, must not exceed what follows the headers, and trailing octets
     after it are ignored (RFC 4475 §3.1.1.8).
     """
+    accel = _accel
+    if accel is not None:
+        msg = accel(data, limits.max_message_size, limits.max_headers, exact_body)
+        if msg is not None:
+            return msg
+    return _parse_message_py(data, limits, exact_body=exact_body)
+
+
+def _parse_message_py(data: bytes, limits: Limits = DEFAULT_LIMITS, *, exact_body: bool = False):
+    """The pure-Python parser: the reference for the C fast path, and the one that decides every fault."""
     if len(data) > limits.max_message_size:
         err = SIPParseError(f"message of {len(data)} bytes exceeds the limit of {limits.max_message_size}", 513)
         _annotate(err, data)
@@ -301,6 +312,29 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, exact_body: b
             err.raw_headers = _raw_scan(lines[1:])
         raise err from None
     return msg
+
+
+def _load_accelerator():
+    """
+    ctic.sip._speedups.parse_message, or None: when the extension was not
+    built, or CTIC_PURE_PYTHON is set (tests and debugging).  It returns the
+    message the Python path would build, or None to let the Python path
+    decide, so errors always come from the Python path.
+    """
+    if os.environ.get("CTIC_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from ctic.sip import _speedups
+    except ImportError:
+        return None
+    _speedups.configure(Via, NameAddr, CSeq, Headers, Request, Response, Via.parse, NameAddr.parse,
+                        parse_uri, CANONICAL, COMPACT)
+    return _speedups.parse_message
+
+
+_accel = _load_accelerator()
+#: "c" when the C fast path is in use, else "python".
+IMPLEMENTATION = "python" if _accel is None else "c"
 
 
 def _annotate(err: SIPParseError, data: bytes) -> None:
