@@ -85,10 +85,15 @@ def is_token(text: str) -> bool:
 # --- splitting and parameters ------------------------------------------------
 
 
-def split_commas(value: str) -> list[str]:
-    """Split a list header at commas outside quoted strings and C{<>}."""
+def split_commas(value: str, strict: bool = True) -> list[str]:
+    """
+    Split a list header at commas outside quoted strings and C{<>}.  An empty
+    element is an error when C{strict} (the hot headers, checked at parse
+    time) and is dropped otherwise (other list headers, split on demand,
+    where a stray comma should not fail the reader).
+    """
     if "," not in value:
-        return [value]
+        return [value] if value or strict else []
     out = []
     start = 0
     quoted = angle = False
@@ -112,9 +117,10 @@ def split_commas(value: str) -> list[str]:
             start = i + 1
         i += 1
     out.append(value[start:].strip(" \t"))
-    for part in out:
-        if not part:
+    if not all(out):
+        if strict:
             raise SIPParseError("empty element in a comma-separated header")
+        out = [part for part in out if part]
     return out
 
 
@@ -209,7 +215,7 @@ class Via:
                     params = {}
                 host, colon, port = hostport.partition(":")
                 if colon:
-                    if not port.isdigit() or len(port) > 5 or int(port) > 65535:
+                    if not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > 65535:
                         raise SIPParseError(f"bad port in Via: {text[:80]!r}")
                     port = int(port)
                 else:
@@ -249,7 +255,7 @@ class Via:
         if "rport" not in self.params:
             return None
         value = self.params["rport"]
-        return True if not value else int(value) if value.isdigit() else True
+        return True if not value else int(value) if value.isascii() and value.isdigit() else True
 
     @property
     def maddr(self) -> str | None:

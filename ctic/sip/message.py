@@ -78,7 +78,7 @@ class Headers:
             out = []
             for v in values:
                 if isinstance(v, str):
-                    out.extend(split_commas(v))
+                    out.extend(split_commas(v, strict=False))
                 else:
                     out.append(v)
             return out

@@ -85,13 +85,13 @@ def _call_id(value):
 
 
 def _max_forwards(value):
-    if not value.isdigit() or len(value) > 10 or int(value) > 255:
+    if not (value.isascii() and value.isdigit()) or len(value) > 10 or int(value) > 255:
         raise SIPParseError("Max-Forwards must be an integer from 0 to 255")
     return int(value)
 
 
 def _h_content_length(d, value):
-    if not value.isdigit() or len(value) > 10:
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
         raise SIPParseError(f"bad Content-Length {value[:20]!r}", fatal=True)
     n = int(value)
     old = d.get("content-length")
@@ -149,12 +149,12 @@ def _raw_scan(lines) -> dict:
 
 def _start_line(start: str):
     """Parse the start line: a (method, uri) or (status, reason) pair, with a kind flag."""
-    if start[:4].upper() == "SIP/":
+    if start[:4].isascii() and start[:4].upper() == "SIP/":
         version, sep, rest = start.partition(" ")
         if not sep:
             raise SIPParseError("malformed status line", is_request=False)
         code, _, reason = rest.partition(" ")
-        if version.upper() != "SIP/2.0":
+        if not version.isascii() or version.upper() != "SIP/2.0":
             raise SIPParseError(f"unsupported SIP version {version[:20]!r}", 505, is_request=False)
         if _STATUS.match(code) is None:
             raise SIPParseError(f"bad status code {code[:20]!r}", is_request=False)
@@ -170,7 +170,7 @@ def _start_line(start: str):
     if method not in _METHOD_OK and not is_token(method):
         raise SIPParseError("bad method token")
     if version != "SIP/2.0":
-        if version.upper() == "SIP/2.0":
+        if version.isascii() and version.upper() == "SIP/2.0":
             pass
         elif _VERSION.match(version):
             raise SIPParseError(f"unsupported SIP version {version}", 505, method=method, is_request=True)
@@ -343,7 +343,7 @@ def _annotate(err: SIPParseError, data: bytes) -> None:
     head = data[: end if end >= 0 else min(len(data), 8192)].decode("utf-8", "surrogateescape")
     lines = head.split("\r\n")
     first = lines[0].split(" ")
-    if lines[0][:4].upper() == "SIP/":
+    if lines[0][:4].isascii() and lines[0][:4].upper() == "SIP/":
         err.is_request = False
     elif len(first) == 3 and is_token(first[0]):
         err.is_request = True

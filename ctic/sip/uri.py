@@ -243,7 +243,7 @@ def _parse_sip(scheme: str, rest: str, whole: str) -> SIPURI:
         if not _HOSTNAME.match(host):
             raise SIPParseError(f"bad host in URI {whole[:80]!r}")
     if port is not None:
-        if not port.isdigit() or len(port) > 5 or int(port) > _PORT_MAX:
+        if not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > _PORT_MAX:
             raise SIPParseError(f"bad port in URI {whole[:80]!r}")
         port = int(port)
     return SIPURI(host, user, port, params, headers, password, scheme)

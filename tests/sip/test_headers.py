@@ -223,3 +223,32 @@ def test_headers_equality_by_meaning():
     b.add("Subject", "x")
     b.add("Subject", "y")
     assert a != b  # Subject is not a list header
+
+
+def test_list_headers_split_on_demand_drop_empty_elements():
+    """A stray comma in a non-hot list header must not fail its reader (or ==)."""
+    from ctic.sip.parser import parse_datagram
+
+    raw = (b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\n"
+           b"To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nSupported: ,timer,,\r\nRequire:\r\n\r\n")
+    msg = parse_datagram(raw)
+    assert msg.headers.getlist("supported") == ["timer"]
+    assert msg.headers.getlist("require") == []
+    assert msg == parse_datagram(raw)
+    assert split_commas("a,,b", strict=False) == ["a", "b"]
+    with pytest.raises(SIPParseError):
+        split_commas("a,,b")
+
+
+def test_unicode_digits_and_case_folding_are_not_ascii():
+    """Only ASCII digits are numbers and only ASCII letters fold to 'SIP' (RFC 3261 §25 is ABNF over ASCII)."""
+    from ctic.sip.parser import parse_datagram
+
+    base = ("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\n"
+            "To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n{extra}\r\n")
+    with pytest.raises(SIPParseError):
+        parse_datagram(base.format(extra="Max-Forwards: \u0667\u0660\r\n").encode())
+    with pytest.raises(SIPParseError):
+        parse_datagram(base.replace("SIP/2.0\r\nVia", "\u017fIP/2.0\r\nVia").format(extra="").encode())
+    with pytest.raises(SIPParseError):
+        parse_datagram(base.replace("UDP h;", "UDP h:\u0665\u0660\u0666\u0660;").format(extra="").encode())
