@@ -95,6 +95,10 @@ def escape_text(value: str, where: str = "value") -> str:
     return value.translate(_TEXT_ESCAPES) if _SPECIAL.search(value) else value
 
 
+def _no_fast_path(msg):
+    return None
+
+
 _WHAT = {"attr": "the attribute", "text": "the element", "kv": "a non-empty", "value": "the element",
          "sub": "the element"}
 
@@ -119,6 +123,7 @@ class Encoder:
         self.encoding = encoding.upper()
         self.quote = quote
         self._writers = {}
+        self._fast = {}
         q = quote
         sep = "\n" if newlines else ""
         self._prolog = (
@@ -127,6 +132,25 @@ class Encoder:
         )
 
     def encode(self, msg: Message) -> bytes:
+        cls = msg.__class__
+        fast = self._fast.get(cls)
+        if fast is None:
+            fast = self._fast[cls] = self._compile_fast(cls)
+        try:
+            text = fast(msg)
+        except Exception:  # the checked path below raises the precise error
+            text = None
+        if text is None:
+            text = self._checked_text(msg)
+        try:
+            return text.encode(self.encoding)
+        except UnicodeEncodeError as e:
+            raise EncodeError(
+                f"{msg.element} has a character {self.encoding} cannot carry: {e.object[e.start:e.end]!r}"
+            ) from None
+
+    def _checked_text(self, msg: Message) -> str:
+        """The document, checking field by field; raises L{EncodeError} at the first fault."""
         out = [self._prolog]
         if msg.has_call_id:
             if msg.CallId is None:
@@ -139,31 +163,82 @@ class Encoder:
             out.append("</CallId>")
         self._element(msg, out)
         out.append("</GctiMsg>")
-        text = "".join(out)
-        try:
-            return text.encode(self.encoding)
-        except UnicodeEncodeError as e:
-            raise EncodeError(
-                f"{msg.element} has a character {self.encoding} cannot carry: {e.object[e.start:e.end]!r}"
-            ) from None
+        return "".join(out)
 
-    def _plan(self, cls):
-        """Per class: the text around each field, computed once per quote style."""
-        plan = self._plans.get(cls)
-        if plan is None:
-            q = self.quote
-            plan = []
-            for f in cls.fields:
-                if f.kind == "attr":
-                    plan.append(("attr", f, f" {f.name}={q}"))
-                elif f.kind == "text":
-                    plan.append(("text", f, (f"<{f.name}>", f"</{f.name}>")))
-                elif f.kind == "value":
-                    plan.append(("value", f, f"<{f.name} Value={q}"))
-                else:
-                    plan.append((f.kind, f, None))
-            plan = self._plans[cls] = tuple(plan)
-        return plan
+    def _compile_fast(self, cls):
+        """
+        Generate the common-case writer for one message class: every value
+        already text with nothing to escape and nothing the DTD forbids.  It
+        gathers the scalar values as it writes them and checks them all with
+        one search at the end instead of one call per field.  On anything
+        unusual it returns None (or raises) and L{encode} takes the checked
+        path, which reports the fault exactly as before.
+        """
+        if not (isinstance(cls, type) and issubclass(cls, Message)) or any(f.kind == "sub" for f in cls.fields):
+            return _no_fast_path
+        q = self.quote
+        name = cls.element
+        env = {"any_special": _ANY.search, "self": self}
+        lines = ["def fast(msg):"]
+        if cls.has_call_id:
+            lines += [
+                "    c = msg.CallId",
+                "    if c is None or not c or c != c.strip(): return None",
+                "    vals = [c]",
+                f"    out = [{(self._prolog + '<CallId>')!r}, c, {('</CallId><' + name)!r}]",
+            ]
+        else:
+            lines += ["    vals = []", f"    out = [{(self._prolog + '<' + name)!r}]"]
+        present = {}
+        for f in cls.fields:
+            n = f.name
+            lines.append(f"    v_{n} = msg.{n}")
+            present[n] = f"v_{n} is not None" if f.kind != "kv" else f"v_{n}"
+            if f.required:
+                lines.append(f"    if not ({present[n]}): return None")
+            if f.choices is not None:
+                env[f"choices_{n}"] = frozenset(f.choices)
+                lines.append(f"    if {present[n]} and v_{n} not in choices_{n}: return None")
+        children = [f for f in cls.fields if f.kind != "attr"]
+        writes = []
+        for f in cls.fields:
+            n = f.name
+            if f.kind == "attr":
+                writes.append((f, [f"out += ({(' ' + n + '=' + q)!r}, v_{n}, {q!r})", f"vals.append(v_{n})"]))
+        if children:
+            writes.append((None, ["start = len(out)"]))
+        for f in children:
+            n = f.name
+            if f.kind == "text":
+                write = [f"out += ({('<' + n + '>')!r}, v_{n}, {('</' + n + '>')!r})", f"vals.append(v_{n})"]
+            elif f.kind == "value":
+                write = [f"out += ({('<' + n + ' Value=' + q)!r}, v_{n}, {(q + '/>')!r})", f"vals.append(v_{n})"]
+            else:  # kv: each item is checked as it is written
+                write = [f"out.append({('<' + n + '>')!r})", f"self._kv(v_{n}, out, {(name + ' ' + n)!r})",
+                         f"out.append({('</' + n + '>')!r})"]
+            writes.append((f, write))
+        for f, write in writes:
+            if f is None or f.required:
+                lines += ["    " + w for w in write]
+            else:
+                lines.append(f"    if {present[f.name]}:")
+                lines += ["        " + w for w in write]
+        if children:
+            lines += [
+                "    if len(out) > start:",
+                "        out.insert(start, '>')",
+                f"        out.append({('</' + name + '></GctiMsg>')!r})",
+                "    else:",
+                "        out.append('/></GctiMsg>')",
+            ]
+        else:
+            lines.append("    out.append('/></GctiMsg>')")
+        lines += [
+            "    if any_special(''.join(vals)) is not None: return None",
+            "    return ''.join(out)",
+        ]
+        exec("\n".join(lines), env)
+        return env["fast"]
 
     def _element(self, msg: Message, out: list) -> None:
         writer = self._writers.get(msg.__class__)
