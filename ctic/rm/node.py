@@ -52,6 +52,7 @@ class ResourceManagerService(service.MultiService):
         self.router = RMRouter(reactor, model, self.sessions)
         self.proxy = Proxy(reactor, self.layer, self.router, timers=Timers(sip["t1"], sip["t2"], sip["t4"]),
                            name="ctic-gvp-rm")
+        self.proxy.txns.max_transactions = sip["max-transactions"]
         self.router.is_us = self.proxy.is_us
         self._probe_ids = itertools.count(1)
         self.health = HealthMonitor(reactor, self._probe, self.router.groups)

@@ -78,13 +78,15 @@ class B2BUA:
     """The transaction user that owns calls; see the module docstring."""
 
     def __init__(self, clock, transport, logic, *, timers: Timers | None = None,
-                 policy: HeaderPolicy | None = None, hold_timeout: float = 30.0, user: str = "ctic"):
+                 policy: HeaderPolicy | None = None, hold_timeout: float = 30.0, user: str = "ctic",
+                 max_calls: int = 10_000):
         self.clock = clock
         self.transport = transport
         self.logic = logic
         self.policy = policy or HeaderPolicy()
         self.hold_timeout = hold_timeout
         self.user = user
+        self.max_calls = max_calls
         self.txns = TransactionLayer(clock, transport, self, timers)
         transport.user = self.txns
         self.dialogs = DialogTable()
@@ -135,6 +137,12 @@ class B2BUA:
                                              to_tag=new_tag()))
 
     def _new_call(self, server, request: Request) -> None:
+        if len(self._calls) >= self.max_calls:
+            log.warn("Refused call {call_id}: {limit} calls in progress", call_id=request.call_id, limit=self.max_calls)
+            resp = make_response(request, 503, "Service Unavailable (call limit)", to_tag=new_tag())
+            resp.headers.set("Retry-After", "5")
+            server.respond(resp)
+            return
         server.respond(make_response(request, 100))
         call = Call(self, server, request)
         self._calls[server] = call

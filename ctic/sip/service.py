@@ -46,6 +46,8 @@ def sip_section(udp_port=5060, tcp_port=5060, tls_port=None) -> Section:
             Option("max-headers", integer(8, 4096), 128, "most header fields in one message (more: 400)"),
             Option("tcp-idle-timeout", number(1), 300.0, "seconds before an idle TCP/TLS connection is closed"),
             Option("max-connections", integer(1), 1024, "most TCP/TLS connections open at once"),
+            Option("max-transactions", integer(1), 100000,
+                   "most SIP transactions in progress; beyond it new requests get 503 with Retry-After"),
             Option("t1", number(0.01), 0.5, "RFC 3261 T1 (RTT estimate), seconds"),
             Option("t2", number(0.01), 4.0, "RFC 3261 T2 (maximum retransmit interval), seconds"),
             Option("t4", number(0.01), 5.0, "RFC 3261 T4 (maximum message lifetime), seconds"),

@@ -473,13 +473,15 @@ class TransactionLayer:
     @ivar tu: the transaction user (see the module docstring).
     """
 
-    def __init__(self, clock, transport, tu=None, timers: Timers | None = None):
+    def __init__(self, clock, transport, tu=None, timers: Timers | None = None, max_transactions: int = 100_000):
         self.clock = clock
         self.transport = transport
         self.tu = tu
         self.timers = timers or Timers()
+        self.max_transactions = max_transactions
         self.server: dict = {}
         self.client: dict = {}
+        self.overloaded = 0
 
     # --- from the transport -----------------------------------------------------
 
@@ -506,6 +508,16 @@ class TransactionLayer:
             return
         if method == "CANCEL":
             self._cancel(request)
+            return
+        if len(self.server) + len(self.client) >= self.max_transactions:
+            # Overload: answer statelessly and keep no state (RFC 3261 §21.5.4).
+            self.overloaded += 1
+            if self.overloaded == 1 or self.overloaded % 1000 == 0:
+                log.warn("Transaction table full ({limit}); answering 503 ({count} so far)",
+                         limit=self.max_transactions, count=self.overloaded)
+            resp = make_response(request, 503, "Service Unavailable (overload)", to_tag=new_branch()[7:])
+            resp.headers.set("Retry-After", "5")
+            self.transport.send_response(resp, request)
             return
         if method == "INVITE":
             txn = InviteServerTransaction(self, request, key)

@@ -945,3 +945,17 @@ def test_bye_from_a_on_an_early_dialog_cancels_leg_b(transport):
     h.b.answer(invite, 487)
     assert "B<-ACK" in h.flow()
     h.assert_clean()
+
+
+
+def test_call_limit_answers_503_with_retry_after():
+    h = Harness(logic=Logic(hold=True))
+    h.b2bua.max_calls = 1
+    h.a.invite()
+    h.flow()
+    h.a.call_id = "second-call"
+    h.a.invite()
+    flow = h.flow()
+    assert flow == ["A<-503 INVITE"]
+    assert h.last["A<-503 INVITE"].headers.get("Retry-After") == "5"
+    assert len(h.b2bua.calls) == 1

@@ -710,3 +710,19 @@ def test_request_helper_fires_with_final_only():
     assert [r.status for r in results] == [200, 408]
     n.assert_clean()
 
+
+
+
+def test_full_transaction_table_answers_503_statelessly():
+    """Every count has a limit: past max_transactions a new request gets 503 + Retry-After, no state."""
+    node = Node()
+    node.layer.max_transactions = 2
+    for n in range(3):
+        node.deliver(text(request("OPTIONS", branch=f"z9hG4bKfull{n}")), UAC["UDP"])
+    assert len(node.layer.server) == 2 and len(node.tu.requests) == 2
+    (resp,) = node.wire.messages()
+    assert resp.status == 503 and resp.headers.get("Retry-After") == "5" and resp.to.tag
+    for txn, req in node.tu.requests:
+        txn.respond(make_response(req, 200, to_tag="x"))
+    node.clock.advance(64)
+    node.assert_clean()
