@@ -324,13 +324,22 @@ class Encoder:
 # --- input -----------------------------------------------------------------
 
 
-def _parser() -> etree.XMLParser:
+def _parser(encoding: str | None = None) -> etree.XMLParser:
     # Never load the external IServer.dtd, never fetch anything, never expand
     # an entity (reference §1.4, §10 item 3).
     return etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-        huge_tree=False, remove_comments=True, remove_pis=True, recover=False,
+        huge_tree=False, remove_comments=True, remove_pis=True, recover=False, encoding=encoding,
     )
+
+
+# The declarations both real peers write (reference §1.4).  An ASCII document
+# reads the same in ISO-8859-1 and UTF-8, and libxml2 reads UTF-8 without a
+# conversion pass, so such documents go to a parser told they are UTF-8.
+_LATIN1_DECLARATIONS = (
+    b"<?xml version='1.0' encoding='ISO-8859-1'?>",
+    b'<?xml version="1.0" encoding="ISO-8859-1"?>',
+)
 
 
 # The v1.0 NVPair lists read in place of their successors (reference §2.1).
@@ -346,6 +355,7 @@ class Decoder:
 
     def __init__(self, max_depth: int = 16):
         self._parser = _parser()
+        self._ascii_parser = _parser("UTF-8")
         self.max_depth = max_depth
         self._readers = {}
 
@@ -354,8 +364,12 @@ class Decoder:
             raise GctiMsgError("entity declarations are not allowed (the document was not parsed)")
         if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
             raise GctiMsgError("only ISO-8859-1 and UTF-8 documents are accepted")
+        if data.__class__ is bytes and data.startswith(_LATIN1_DECLARATIONS) and data.isascii():
+            parser = self._ascii_parser
+        else:
+            parser = self._parser
         try:
-            root = etree.fromstring(data, self._parser)
+            root = etree.fromstring(data, parser)
         except (etree.XMLSyntaxError, ValueError) as e:  # ValueError: lxml refuses some inputs outright
             raise GctiMsgError(f"malformed XML: {e}") from None
         if root.tag != "GctiMsg":
