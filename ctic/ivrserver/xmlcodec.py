@@ -504,23 +504,34 @@ class Decoder:
         if depth >= self.max_depth:
             raise GctiMsgError(f"{where} {el.tag}: lists nested deeper than {self.max_depth}", call_id, where)
         items = []
+        append = items.append
+        new, set_node_name, set_node_value, set_str_value = _new, _set_node_name, _set_node_value, _set_str_value
         for child in el:
             tag = child.tag
             if tag == "Node":
-                key = child.get("Name")
-                type_name = child.get("Type")
-                val = child.get("Val")
+                get = child.get
+                key = get("Name")
+                type_name = get("Type")
+                val = get("Val")
                 if key is None or type_name is None or val is None:
                     raise GctiMsgError(f"{where} {el.tag}: Node needs Name, Type and Val", call_id, where)
+                if type_name == "Str":  # the usual type: nothing to convert or check
+                    node = new(Node)
+                    set_node_name(node, key)
+                    value = new(Str)
+                    set_str_value(value, val)
+                    set_node_value(node, value)
+                    append(node)
+                    continue
                 try:
-                    items.append(Node(key, scalar_from_text(type_name, val)))
+                    append(_node(key, scalar_from_text(type_name, val)))
                 except ValueError as e:
                     raise GctiMsgError(f"{where} {el.tag}: {e}", call_id, where) from None
             elif tag == "List":
                 key = child.get("Name")
                 if key is None:
                     raise GctiMsgError(f"{where} {el.tag}: List needs Name", call_id, where)
-                items.append(List(key, self._kv(child, call_id, where, depth + 1)))
+                append(List(key, self._kv(child, call_id, where, depth + 1)))
             elif tag is etree.Entity:
                 raise GctiMsgError("entity references are not allowed", call_id, where)
         return tuple(items)
@@ -537,6 +548,21 @@ class Decoder:
                 raise GctiMsgError(f"{where} {el.tag}: NVPair without NVName", call_id, where)
             items.append(Node(_text(key, call_id), Str(_text(val, call_id) if val is not None else "")))
         return tuple(items)
+
+
+# User data holds many small frozen values; their generated __init__ sets
+# each field through object.__setattr__, the slots' own setters cost half.
+_new = object.__new__
+_set_str_value = Str.__dict__["value"].__set__
+_set_node_name = Node.__dict__["Name"].__set__
+_set_node_value = Node.__dict__["value"].__set__
+
+
+def _node(name: str, value) -> Node:
+    node = _new(Node)
+    _set_node_name(node, name)
+    _set_node_value(node, value)
+    return node
 
 
 def _text(el, call_id) -> str:
