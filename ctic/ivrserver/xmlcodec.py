@@ -125,6 +125,11 @@ class Encoder:
         self._writers = {}
         self._fast = {}
         q = quote
+        # the text around user-data items, for the fast path
+        self._kv_markup = (
+            f"<Node Name={q}", {kind: f"{q} Type={q}{kind.type_name}{q} Val={q}" for kind in (Str, Int, Bin)},
+            f"{q}/>", f"<List Name={q}", f"{q}>",
+        )
         sep = "\n" if newlines else ""
         self._prolog = (
             f"<?xml version={q}1.0{q} encoding={q}{self.encoding}{q}?>{sep}"
@@ -213,8 +218,9 @@ class Encoder:
                 write = [f"out += ({('<' + n + '>')!r}, v_{n}, {('</' + n + '>')!r})", f"vals.append(v_{n})"]
             elif f.kind == "value":
                 write = [f"out += ({('<' + n + ' Value=' + q)!r}, v_{n}, {(q + '/>')!r})", f"vals.append(v_{n})"]
-            else:  # kv: each item is checked as it is written
-                write = [f"out.append({('<' + n + '>')!r})", f"self._kv(v_{n}, out, {(name + ' ' + n)!r})",
+            else:
+                write = [f"out.append({('<' + n + '>')!r})",
+                         f"if not self._kv_unchecked(v_{n}, out, vals, {'UDataEx' in name + ' ' + n}): return None",
                          f"out.append({('</' + n + '>')!r})"]
             writes.append((f, write))
         for f, write in writes:
@@ -319,6 +325,42 @@ class Encoder:
                 out.append("</List>")
             else:
                 raise EncodeError(f"{where}: {type(item).__name__} is not a Node or List")
+
+
+    def _kv_unchecked(self, items, out: list, vals: list, keys_in_udata: bool) -> bool:
+        """
+        L{_kv} for the fast path: write the items of exactly the usual
+        classes, gathering their text into C{vals} for the one check at the
+        end; False (or an exception) when the checked writer must decide.
+        """
+        node_open, node_type, node_close, list_open, list_close = self._kv_markup
+        for item in items:
+            cls = item.__class__
+            if cls is Node:
+                name = item.Name
+                value = item.value
+                kind = value.__class__
+                if kind is Str:
+                    text = value.value
+                elif kind is Int or kind is Bin:
+                    text = value.text()
+                else:
+                    return False
+                if keys_in_udata and ":" in name:
+                    return False
+                out += (node_open, name, node_type[kind], text, node_close)
+                vals += (name, text)
+            elif cls is List:
+                if not item.items:
+                    return False
+                out += (list_open, item.Name, list_close)
+                vals.append(item.Name)
+                if not self._kv_unchecked(item.items, out, vals, keys_in_udata):
+                    return False
+                out.append("</List>")
+            else:
+                return False
+        return True
 
 
 # --- input -----------------------------------------------------------------
