@@ -404,11 +404,11 @@ class Decoder:
     def decode(self, data: bytes) -> Message:
         if b"<!ENTITY" in data:
             raise GctiMsgError("entity declarations are not allowed (the document was not parsed)")
-        if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
-            raise GctiMsgError("only ISO-8859-1 and UTF-8 documents are accepted")
         if data.__class__ is bytes and data.startswith(_LATIN1_DECLARATIONS) and data.isascii():
-            parser = self._ascii_parser
+            parser = self._ascii_parser  # (so it has neither a byte order mark nor a zero byte)
         else:
+            if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
+                raise GctiMsgError("only ISO-8859-1 and UTF-8 documents are accepted")
             parser = self._parser
         try:
             root = etree.fromstring(data, parser)
@@ -421,7 +421,8 @@ class Decoder:
         # Fast path for the shape every real document has: <CallId>text</CallId><Message .../>
         if len(root) >= 2:
             first, second = root[0], root[1]
-            if first.tag == "CallId" and not len(first) and second.tag.__class__ is str:
+            tag = second.tag
+            if first.tag == "CallId" and not len(first) and tag.__class__ is str:
                 call_id = (first.text or "").strip()
                 body = second
         if body is None:
@@ -438,9 +439,9 @@ class Decoder:
                 break
             else:
                 raise GctiMsgError("GctiMsg holds no message element", call_id)
-        cls = CATALOGUE.get(body.tag)
+        cls = CATALOGUE.get(tag)
         if cls is None:
-            raise UnknownMessage(f"unknown message {body.tag!r}", call_id, body.tag)
+            raise UnknownMessage(f"unknown message {tag!r}", call_id, tag)
         read = self._readers.get(cls)
         if read is None:
             read = self._readers[cls] = self._compile(cls)
