@@ -12,6 +12,8 @@ Layers, bottom up:
 - L{ctic.ivrserver.userdata}: C{Node}/C{List} key-value trees.
 - L{ctic.ivrserver.messages}: every GctiMsg message as a typed object.
 - L{ctic.ivrserver.xmlcodec}: messages to and from XML documents (lxml).
+  L{ctic.ivrserver.xmlwrite} (strict writer) and L{ctic.ivrserver.xmlread}
+  (tolerant, entity-safe lxml reader) are its two halves.
 - L{ctic.ivrserver.link}: one GLI connection: framing, XML, keep-alives,
   message events (Twisted protocol, thin).
 - L{ctic.ivrserver.client}: the resilient IVR-side client and its call API.
