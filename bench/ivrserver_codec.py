@@ -7,7 +7,10 @@ server encodes CallInfoResp into a frame, the client decodes it.  Run:
 
     python bench/ivrserver_codec.py [seconds]
 
-Prints the rate and per-message cost; asserts nothing.
+Prints the rate (overall, median and best half-second window), the cost of
+each step of a round trip and of user-data encode/decode; asserts nothing.
+On a shared VM the figures move by a third from run to run: compare best
+windows, or step costs, of runs made close together.
 """
 
 from __future__ import annotations
