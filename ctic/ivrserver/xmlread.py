@@ -9,11 +9,17 @@ C{UDataEx}/C{ExtnsEx}.  It is parsed by lxml with a parser that never loads
 a DTD, never touches the network and never expands entities; a document that
 declares entities, or refers to any entity other than the five predefined
 ones and character references, is rejected with L{GctiMsgError}.
+
+The usual flat document (a CallInfoResp, a NewCall without user data) is in
+a strict subset of XML where lxml's reading is plain text (see C{_CANONICAL});
+such documents are read without building a tree, to the same message, and
+everything else is left to lxml.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from lxml import etree
 
@@ -66,23 +72,58 @@ _LATIN1_DECLARATIONS = (
 # The v1.0 NVPair lists read in place of their successors (reference §2.1).
 _DEPRECATED_LISTS = {"UDataEx": "UserData", "ExtnsEx": "Extensions"}
 
+# The canonical document: the shape both real peers and our Encoder write for
+# flat messages, in a subset of XML where lxml's reading is plain: ASCII
+# printable characters only, no '&' (so no entity or character reference of
+# any kind), no quote, '<' or '>' inside values (so no escaping and no
+# attribute-value normalisation), no comment, CDATA, PI or whitespace between
+# tags, and either no prolog or the exact declaration and external DOCTYPE
+# (which is never loaded, and without references has no effect).  A document
+# in this subset is read without building a tree; any other document, and any
+# canonical one the fast reader is not sure of, goes to lxml.
+_VALUE = r"[\x20\x21\x23-\x25\x28-\x3b\x3d\x3f-\x7e]*"
+_NAME = r"[A-Za-z_]\w*"
+_CANONICAL = re.compile(
+    r"(?:<\?xml version=(['\"])1\.0\1 encoding=\1(?:ISO-8859-1|UTF-8)\1\?>(\n?)"
+    r"<!DOCTYPE GctiMsg SYSTEM \1IServer\.dtd\1>\2)?"
+    rf"<GctiMsg><CallId>({_VALUE})</CallId>"
+    rf"<({_NAME})((?: {_NAME}=(?:'{_VALUE}'|\"{_VALUE}\"))*)"
+    rf"(?:/>|>((?:<({_NAME})>{_VALUE}</\7>)*)</\4>)"
+    r"</GctiMsg>\n?",
+    re.ASCII,
+)
+# Flat messages are a few hundred bytes; a longer document goes to lxml, which
+# also bounds the pattern's work on hostile input (and stays far below any
+# libxml2 length limit).
+_CANONICAL_MAX = 4096
+
 
 class Decoder:
     """
     Read complete documents into messages.
 
     @param max_depth: deepest C{List} nesting accepted (ours; 16 by default).
+    @param fast_path: read canonical documents without lxml (see
+        C{_CANONICAL}); off only to compare the two readers in tests.
     """
 
-    def __init__(self, max_depth: int = 16):
+    def __init__(self, max_depth: int = 16, fast_path: bool = True):
         self._parser = _parser()
         self._ascii_parser = _parser("UTF-8")
         self.max_depth = max_depth
+        self.fast_path = fast_path
         self._readers = {}
+        self._canonical_readers = {}
 
     def decode(self, data: bytes) -> Message:
         if b"<!ENTITY" in data:
             raise GctiMsgError("entity declarations are not allowed (the document was not parsed)")
+        if self.fast_path and data.__class__ is bytes and len(data) <= _CANONICAL_MAX and data.isascii():
+            match = _CANONICAL.fullmatch(data.decode("ascii"))
+            if match is not None:
+                msg = self._canonical(match)
+                if msg is not None:
+                    return msg
         if data.__class__ is bytes and data.startswith(_LATIN1_DECLARATIONS) and data.isascii():
             parser = self._ascii_parser  # (so it has neither a byte order mark nor a zero byte)
         else:
@@ -215,6 +256,83 @@ class Decoder:
         lines.append("    return obj")
         exec("\n".join(lines), env)
         return env["read"]
+
+    def _canonical(self, match):
+        """
+        The message of a canonical document, or None when lxml must decide
+        (unknown message; attributes unknown, repeated or not in the DTD's
+        order; a child element that is not a text field; a missing required
+        field: whatever the tree reader would reject or read otherwise).
+        """
+        cls = CATALOGUE.get(match[4])
+        if cls is None:
+            return None
+        entry = self._canonical_readers.get(cls)
+        if entry is None:
+            entry = self._canonical_readers[cls] = self._compile_canonical(cls)
+        read, attributes, no_attributes, text_names = entry
+        if read is None:
+            return None
+        attribute_text = match[5]
+        if attribute_text:
+            # the first attribute's quote; one in the other style fails the pattern
+            found = attributes[attribute_text[attribute_text.index("=") + 1]].fullmatch(attribute_text)
+            if found is None:
+                return None
+            values = found.groups()
+        else:
+            values = no_attributes
+        texts = {}
+        if match[6]:
+            # "<CalledNum>3</CalledNum><DNIS>*3003</DNIS>": the first of each name counts
+            for part in match[6].split("<")[1::2]:
+                name, _, text = part.partition(">")
+                if name not in text_names:
+                    return None
+                if name not in texts:
+                    texts[name] = text
+        call_id = match[3].strip()
+        return read(values, texts, call_id if cls.has_call_id else None)
+
+    def _compile_canonical(self, cls):
+        """
+        For one class: a pattern of its attributes per quote style, each
+        optional, in the DTD's order (the order every writer uses), and a
+        reader that takes their values and the text children straight from
+        the document, with the tree reader's defaults, returning None on a
+        missing required field.  Classes with a typed sub-element, a required
+        list or a required value element have none.
+        """
+        if any(f.kind == "sub" or (f.kind in ("kv", "value") and f.required) for f in cls.fields):
+            return None, None, None, None
+        # _CANONICAL has checked that values hold no quote of either kind.
+        attributes = {q: re.compile("".join(rf"(?: {re.escape(n)}={q}([^{q}]*){q})?" for n in cls.attr_names))
+                      for q in ("'", '"')}
+        env = {"new": object.__new__, "cls": cls}
+        for f in dataclasses.fields(cls):
+            env[f"set_{f.name}"] = cls.__dict__[f.name].__set__
+            env[f"default_{f.name}"] = None if f.default is dataclasses.MISSING else f.default
+        lines = ["def read(values, texts, cid):", "    obj = new(cls)", "    set_CallId(obj, cid)"]
+        if cls.attr_names:
+            lines.append(f"    {', '.join('a_' + n for n in cls.attr_names)}, = values")
+        lines.append("    tget = texts.get")
+        for f in cls.fields:
+            n = f.name
+            if f.kind == "attr":
+                if f.required:
+                    lines.append(f"    if a_{n} is None: return None")
+                lines.append(f"    set_{n}(obj, a_{n} if a_{n} is not None else default_{n})")
+            elif f.kind == "text":
+                if f.required:
+                    lines += [f"    v = tget({n!r})", "    if v is None: return None", f"    set_{n}(obj, v)"]
+                else:
+                    lines.append(f"    set_{n}(obj, tget({n!r}, default_{n}))")
+            else:
+                lines.append(f"    set_{n}(obj, default_{n})")
+        lines.append("    return obj")
+        exec("\n".join(lines), env)
+        text_names = frozenset(f.name for f in cls.fields if f.kind == "text")
+        return env["read"], attributes, (None,) * len(cls.attr_names), text_names
 
     def _reader(self, cls):
         read = self._readers.get(cls)
