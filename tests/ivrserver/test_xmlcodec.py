@@ -210,3 +210,62 @@ def test_garbage_raises_only_gctimsg_error(data):
         decode(data)
     except GctiMsgError:
         pass
+
+
+# --- the canonical-document fast path reads exactly what lxml reads ------------------------
+
+_FAST, _LXML = Decoder(), Decoder(fast_path=False)
+
+
+def _outcome(decoder, data):
+    try:
+        return ("ok", decoder.decode(data))
+    except GctiMsgError as e:
+        return ("error", type(e).__name__, str(e))
+
+
+def _canonical_documents():
+    """Every message of the catalogue, written as our encoder and as a real server write it."""
+    docs = []
+    for cls in m.CATALOGUE.values():
+        msg = full_instance(cls)
+        for enc in (Encoder(), Encoder("UTF-8", "'", False)):
+            try:
+                docs.append(enc.encode(msg))
+            except Exception:
+                continue
+    return docs + corpus("from-ivr-server.txt") + corpus("to-ivr-server.txt")
+
+
+CANONICAL = _canonical_documents()
+
+
+def test_fast_path_is_taken_for_real_documents():
+    """Not vacuous: some real documents really do go the fast way and decode the same."""
+    from unittest import mock
+
+    with mock.patch("ctic.ivrserver.xmlread.etree.fromstring", side_effect=AssertionError("lxml used")):
+        fast = 0
+        for doc in corpus("from-ivr-server.txt"):
+            try:
+                _FAST.decode(doc)
+                fast += 1
+            except AssertionError:
+                pass
+    assert fast >= 10
+    for doc in CANONICAL:
+        assert _outcome(_FAST, doc) == _outcome(_LXML, doc)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(CANONICAL), st.lists(st.tuples(st.integers(0, 4096), st.sampled_from(
+    [b"", b"&", b"&amp;", b"&lt;", b"<", b">", b"'", b'"', b" ", b"\n", b"=", b"/", b"<!ENTITY x 'y'>",
+     b"<!DOCTYPE GctiMsg [<!ENTITY e 'x'>]>", b"\xe9", b"\x00", b"]]>", b"<X/>", b"&e;", b"xmlns='u'"])),
+    max_size=3), st.integers(0, 5000))
+def test_fast_path_and_lxml_agree_on_mutated_documents(doc, edits, cut):
+    """Inserted bytes (entities, quotes, markup, non-ASCII) and truncations: same message or same error."""
+    for at, ins in edits:
+        at %= len(doc) + 1
+        doc = doc[:at] + ins + doc[at:]
+    doc = doc[:cut] if cut < len(doc) else doc
+    assert _outcome(_FAST, doc) == _outcome(_LXML, doc)
