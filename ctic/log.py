@@ -68,7 +68,13 @@ def eventAsDict(event: dict) -> dict:
 
 
 def eventAsJSONLine(event: dict) -> str:
-    return json.dumps(eventAsDict(event), ensure_ascii=False, separators=(",", ":")) + "\n"
+    line = json.dumps(eventAsDict(event), ensure_ascii=False, separators=(",", ":")) + "\n"
+    if not line.isascii():
+        # Text read off the wire keeps undecodable bytes as lone surrogates
+        # (surrogateescape); a UTF-8 file cannot take them, and the event
+        # would be lost.  Write them as JSON escapes (\udcff) instead.
+        line = line.encode("utf-8", "backslashreplace").decode("utf-8")
+    return line
 
 
 def jsonObserver(outFile=None) -> FileLogObserver:

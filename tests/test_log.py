@@ -56,3 +56,14 @@ def test_unicode_kept():
     out, log = capture()
     log.info("{reason}", reason="сто девяносто девять")
     assert "сто девяносто девять" in out.getvalue()
+
+
+def test_undecodable_bytes_from_the_wire_do_not_lose_the_event():
+    # The SIP parser decodes with surrogateescape: a Call-ID with a 0xFF byte
+    # reaches the log as "\udcff", which a strict UTF-8 stdout cannot write.
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+    log = Logger(namespace="ctic.test", observer=LogPublisher(jsonObserver(out)))
+    log.info("Rejected {call_id}", call_id="a\udcffb")
+    rec = json.loads(raw.getvalue().decode("utf-8"))
+    assert rec["call_id"] == "a\udcffb" and rec["msg"] == "Rejected a\udcffb"
