@@ -348,6 +348,8 @@ def load(path: str, schema: Schema) -> Config:
             text = f.read()
     except OSError as e:
         raise ConfigError(f"cannot read: {e.strerror}", path) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text (byte {e.start})", path) from None
     return loads(text, schema, path)
 
 

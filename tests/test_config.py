@@ -128,3 +128,11 @@ def test_config_error_helper_and_table():
     assert str(err) == "x.ini [rm] scheme = 'round-robin': conflicts with use-cti"
     table = rst_table([SCHEMA])
     assert "``port-capacity``" in table and "Genesys" in table and "ours" in table and "(required)" in table
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "latin1.ini"
+    path.write_bytes(b"[rm]\n; caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load(str(path), SCHEMA)
+    assert info.value.path.endswith("latin1.ini") and "UTF-8" in info.value.reason
