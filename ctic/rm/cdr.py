@@ -58,6 +58,9 @@ class CDR:
 
     def row(self) -> dict:
         d = asdict(self)
+        for key, value in d.items():
+            if isinstance(value, str) and not value.isascii():
+                d[key] = _storable(value)
         d["cti"] = int(self.cti)
         d["extra"] = json.dumps(self.extra, sort_keys=True) if self.extra else None
         d["legs"] = json.dumps(self.legs)
@@ -65,6 +68,16 @@ class CDR:
 
 
 COLUMNS = tuple(CDR.__dataclass_fields__)
+
+
+def _storable(text: str) -> str:
+    """
+    Text SQLite can store.  Values read off the wire (Call-ID, ANI, DNIS,
+    the CTIC's call disposition) keep undecodable bytes as lone surrogates
+    (surrogateescape), which SQLite refuses; one such record would fail its
+    whole batch on every retry.  Surrogates are written as C{\\udcHH}.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ICDRSink(Interface):

@@ -154,3 +154,27 @@ def test_session_is_forgotten_only_after_the_cdr_is_stored(tmp_path):
     assert len(rm.sessions) == 0
     [row] = read_all(path)
     assert (row["call_id"], row["end_reason"], row["final_status"], row["ivr_profile"]) == ("c1", "rejected", "603", "sales")
+
+
+def test_sqlite_sink_stores_text_with_undecodable_bytes_from_the_wire(tmp_path):
+    # The SIP parser keeps a non-UTF-8 byte of a Call-ID or From user as a
+    # lone surrogate; SQLite refuses those, and the record (with the rest of
+    # its batch) would be retried until shutdown instead of being stored.
+    from twisted.internet.task import Clock
+
+    class ClockReactor(Clock):
+        def callFromThread(self, f, *a):
+            f(*a)
+
+    reactor = ClockReactor()
+    path = str(tmp_path / "cdr.sqlite")
+    sink = SQLiteSink(reactor, path, pool=InlinePool())
+    done = []
+    sink.write(CDR("G1", "c\udcff1", ani="\udce9", call_disposition="ok\udcff")).addBoth(done.append)
+    sink.write(CDR("G2", "c2")).addBoth(done.append)
+    assert done == [None, None] and sink.failed == 0
+    rows = read_all(path)
+    assert [(r["gvp_guid"], r["call_id"], r["ani"]) for r in rows] == [("G1", "c\\udcff1", "\\udce9"), ("G2", "c2", None)]
+    assert rows[0]["call_disposition"] == "ok\\udcff"
+    sink.close()
+    assert reactor.getDelayedCalls() == []
