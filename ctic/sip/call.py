@@ -254,9 +254,16 @@ class Call:
             return
         handler = getattr(self.b2bua.logic, "on_b_failure", None)
         if handler is not None:
+            # Held again: the logic may wait (e.g. on its CTI link) before it
+            # connects or rejects; hold_timeout bounds that wait as it does
+            # the first one (connect() stops the timer).
             self.state = "new"
+            if self.hold is not None:
+                self.hold.start(self.b2bua.hold_timeout)
             if handler(self, response):
                 return
+            if self.hold is not None:
+                self.hold.cancel()
             self.state = "calling"
         self.a.server.respond(self._relay_response(response))
         self._end(f"leg B failed {status}")

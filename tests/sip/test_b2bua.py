@@ -442,6 +442,24 @@ def test_on_b_failure_retries_another_target(transport):
     h.assert_clean()
 
 
+def test_on_b_failure_that_holds_the_call_is_bounded_by_the_hold_timeout():
+    class Waits(Logic):
+        def on_b_failure(self, call, response):
+            self.failures.append(response.status)
+            return True  # handled: will connect elsewhere once the CTI link says where
+
+    h = Harness("UDP", Waits(), hold_timeout=5.0)
+    h.a.invite()
+    h.b.answer(h.msg("B<-INVITE"), 503)
+    assert h.flow() == ["B<-ACK"] and h.logic.failures == [503]
+    h.advance(4.5)
+    assert h.flow() == []
+    h.advance(0.5)
+    assert h.flow() == ["A<-480 INVITE"] and h.logic.ended == ["rejected 480"]
+    h.a.ack_failure(h.last["A<-480 INVITE"])
+    h.assert_clean()
+
+
 # --- holding a call -------------------------------------------------------------------------------
 
 def test_logic_holds_then_connects_later():
