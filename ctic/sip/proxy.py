@@ -228,9 +228,11 @@ class Proxy:
         """§16.4: strict-route compatibility, then pop Route entries that are us."""
         uri = request.uri
         routes = request.headers._d.get("route")
-        if self.is_us(uri) and routes:
+        if routes and self.is_us(uri) and getattr(uri, "user", None) is None:
             # A strict router put our Record-Route URI (as we wrote it, lr and
             # all) in the Request-URI: the real one is the last Route (§16.4).
+            # Ours never has a user part; sip:800@us with a pre-loaded Route
+            # to us is a request for us (the DNIS), not a strict route.
             request.uri = routes.pop().uri
         while routes and self.is_us(routes[0].uri):
             routes.pop(0)

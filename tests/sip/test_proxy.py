@@ -336,6 +336,26 @@ def test_strict_route_compatibility_our_record_route_as_request_uri():
     net.finish()
 
 
+def test_preloaded_route_to_us_keeps_a_request_uri_with_a_user_part():
+    # A gateway whose outbound proxy is the RM sends INVITE sip:800@RM with
+    # Route: <sip:RM;lr>.  That Request-URI is not a Record-Route of ours
+    # (ours has no user part): it stays, and the DNIS with it.
+    seen = []
+
+    def decide(request, ctx):
+        seen.append((str(request.uri), [str(r) for r in request.route]))
+        return Forward(peer=UAS)
+
+    net = Net(Router(decide))
+    net.deliver(request("INVITE", "sip:800@10.0.0.1", route=["<sip:10.0.0.1:5060;lr>"]), UAC)
+    assert seen == [("sip:800@10.0.0.1", [])]
+    fwd = net.one(UAS)
+    assert str(fwd.uri) == "sip:800@10.0.0.1" and fwd.route == []
+    net.deliver(answer(fwd, 486), UAS)
+    assert net.ladder() == [(UAS.host, "ACK"), (UAC.host, "486")]
+    net.finish()
+
+
 def test_out_of_dialog_with_no_decision_is_404():
     net = Net(Router(lambda request, ctx: None))
     net.deliver(request("OPTIONS"), UAC)
