@@ -172,16 +172,6 @@ class RMConfig:
                         wildcard = g
         return wildcard
 
-    def ctic_group_for(self, host: str, port: int) -> ResourceGroup | None:
-        for g in self.ctic_groups.values():
-            for m in g.members:
-                if m.host == host and (m.port is None or m.port == port):
-                    return g
-        return None
-
-    def is_mcp(self, host: str, port: int) -> bool:
-        return any(m.host == host and (m.port is None or m.port == port) for g in self.mcp_groups for m in g.members)
-
     def map_profile(self, tenant: str, dnis: str | None) -> IVRProfile | None:
         return self.dnis_map.lookup(tenant, dnis)
 

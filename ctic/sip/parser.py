@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 
 from ctic.sip.errors import SIPParseError
-from ctic.sip.headers import CANONICAL, COMPACT, SINGLETONS, CSeq, NameAddr, Via, display_name, header_key, is_token, split_commas
+from ctic.sip.headers import CANONICAL, COMPACT, CSeq, NameAddr, Via, display_name, header_key, is_token, split_commas
 from ctic.sip.message import Headers, Request, Response
-from ctic.sip.uri import SIPURI, parse_uri
+from ctic.sip.uri import parse_uri
 
 __all__ = ["Limits", "parse_datagram", "parse_message", "StreamParser", "SIPParseError", "Ping"]
 
