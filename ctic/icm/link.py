@@ -102,7 +102,7 @@ class PGLink:
         if old is None or old is session:
             return True
         silent = self.clock.seconds() - old.last_received
-        stale = old.idle_timeout is not None and silent > old.idle_timeout
+        stale = bool(old.idle_timeout) and silent > old.idle_timeout
         if not (self.settings.supersede_on_new_open or stale):
             log.warn("Refused OPEN_REQ from {peer} on {link}: {active} holds the session",
                      peer=session.peer_text, link=self.name, active=old.peer_text)

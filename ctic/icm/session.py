@@ -107,7 +107,7 @@ class VRUSession:
 
     def messageReceived(self, msg: Message) -> None:
         self.last_received = self.clock.seconds()
-        if self.idle_timeout is not None:
+        if self.idle_timeout:
             self._idle.start(self.idle_timeout)  # §5.3: any message is a sign of life
         events = self.link.events
         if events.active:
@@ -151,7 +151,7 @@ class VRUSession:
         if events.active:
             events.emit("out", "GED-125", self.peer_text, self.link.name, self.clock.seconds(), msg)
         self._write(data)
-        if self.settings.vru_heartbeat and self.idle_timeout is not None and self.state in (OPEN, READY):
+        if self.settings.vru_heartbeat and self.idle_timeout and self.state in (OPEN, READY):
             self._heartbeat.start(self.idle_timeout / 4)
 
     def nextInvokeID(self) -> int:
@@ -185,7 +185,7 @@ class VRUSession:
         self.send(base(C.OPEN_CONF, InvokeID=invoke, UseEventFeed=int(s.use_event_feed),
                        UsePolledFeed=int(s.use_polled_feed), UseCallRouting=int(s.use_call_routing),
                        UseTimeSynch=int(s.use_time_synch), UseServiceControl=int(s.use_service_control)))
-        if self.idle_timeout > 0:
+        if self.idle_timeout:  # IdleTimeout 0: no idle supervision (ours [I])
             self._idle.start(self.idle_timeout)
         log.info("GED-125 session open with {peer} on {link}: version {version}, IdleTimeout {idle}s",
                  peer=self.peer_text, link=self.link.name, version=version, idle=self.idle_timeout)

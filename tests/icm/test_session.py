@@ -141,3 +141,26 @@ def test_messages_before_open_are_refused():
     c.to_vru.append(Codec().encode(base(C.HEARTBEAT_REQ, InvokeID=5)))
     w.pump()
     assert w.ladder[-1].message.fixed == {"InvokeID": 5, "Status": C.E_SESSION_NOT_ACTIVE}
+
+
+def test_idle_timeout_zero_means_no_idle_supervision():
+    w = Wire(sides=(), settings=LinkSettings(vru_heartbeat=True))
+    from tests.icm.harness import Connection
+
+    c = Connection(w, "A", 45001)
+    w.connections["A"] = c
+    c.vru.connectionMade()
+    codec = Codec()
+    c.to_vru.append(codec.encode(base(C.OPEN_REQ, InvokeID=1, VersionNumber=16, IdleTimeout=0)))
+    c.to_vru.append(codec.encode(base(C.HEARTBEAT_REQ, InvokeID=2)))
+    w.pump()
+    assert w.names()[:4] == ["OPEN_REQ", "OPEN_CONF", "HEARTBEAT_REQ", "HEARTBEAT_CONF"]
+    w.clock.advance(0)
+    assert c.open and c.vru.state == READY
+    w.advance(60)  # the PG heartbeats every 5 s; the VRU neither resets nor loops heartbeats
+    assert c.open and c.vru.state == READY
+    assert not [e for e in w.ladder if e.name == "HEARTBEAT_REQ" and e.direction == "out"]
+    w.pg.stop()
+    w.link.close()
+    w.pump()
+    assert_no_pending_calls(w.clock)
