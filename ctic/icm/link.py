@@ -155,6 +155,9 @@ class PGLink:
         if self.ready:
             self.active.send(msg)
         elif len(self._held) < self.settings.max_held_messages:
+            # Encode now so a message the protocol cannot carry fails here, for the caller,
+            # as it would on a ready link, not later while the new session is being set up.
+            self.codec.encode(msg)
             self._held.append(msg)
         else:
             log.error("Held-message limit {limit} reached on {link}: {name} dropped",

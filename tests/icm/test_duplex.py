@@ -68,6 +68,27 @@ def test_active_side_drops_messages_are_held_then_flushed():
     finish(w)
 
 
+def test_a_message_that_cannot_be_sent_fails_for_the_caller_not_at_the_flush():
+    import pytest
+
+    from ctic.icm.codec import EncodeError
+
+    w = Wire("run Long; connect 5001")
+    logic = Recorder(connect_event=C.ANSWER)
+    d = w.link.newCall(logic, "1")
+    w.pump()
+    first = logic.calls[0][1]
+    w.connections["A"].lose()
+    w.pump()
+    with pytest.raises(EncodeError):
+        d.scriptResult(first.invoke_id, ced="9" * 41)  # CED is at most 40 characters
+    assert w.link._held == []
+    w.advance(5)
+    w.connect("B")  # the new session comes up; nothing unsendable is waiting for it
+    assert w.connections["B"].vru.state == READY and w.link.ready
+    finish(w)
+
+
 def test_active_side_drops_and_sim_fails_over_to_connected_standby():
     w = Wire("run Long; connect 5001", sides=("A", "B"))
     logic = Recorder(results={"Long": {}}, connect_event=C.ANSWER)
