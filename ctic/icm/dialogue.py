@@ -307,7 +307,8 @@ class Dialogue:
         else:
             code = C.E_OPERATION_NOT_CANCELLED
         self._send(C.DIALOGUE_FAILURE_CONF, InvokeID=instruction.invoke_id, ErrorCode=code)
-        if not self.outstanding and self.state != ENDED:
+        # A CANCEL during a CONNECT leaves it in progress: call logic still owes the EVENT_REPORT.
+        if not self.outstanding and self.state in (RUNNING_SCRIPT, WAIT_INSTRUCTION):
             self._waitForInstruction()
 
     def sc_CONNECT(self, msg):

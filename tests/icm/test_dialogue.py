@@ -93,6 +93,27 @@ def test_cancel_of_unknown_invoke():
     finish(w)
 
 
+def test_cancel_during_connect_leaves_the_connect_in_progress():
+    from ctic.icm.codec import sc
+    from ctic.icm.dialogue import CONNECTING
+
+    w = Wire("connect 5001")
+    logic = Recorder()  # carries the CONNECT out slowly: no EVENT_REPORT yet
+    d = w.link.newCall(logic, "1")
+    w.pump()
+    assert d.state == CONNECTING
+    w.pg.send(sc(C.CANCEL, d.id, 1, InvokeID=900, RequestID=901))
+    w.pump()
+    conf = [e.message for e in w.ladder if e.name == "DIALOGUE_FAILURE_CONF"][-1]
+    assert (conf["InvokeID"], conf["ErrorCode"]) == (900, C.E_INVALID_INVOKEID)
+    w.advance(11)  # no instruction timer while call logic carries the CONNECT out
+    assert d.state == CONNECTING and "DIALOGUE_FAILURE_EVENT" not in w.names()
+    d.report(C.ANSWER)
+    w.pump()
+    assert d.state == ENDED and logic.ended_with == ("reported", None)
+    finish(w)
+
+
 def test_script_failure_and_instruction_timeout():
     w = Wire("run Nope; silent")
     logic = Recorder()
