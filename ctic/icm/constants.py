@@ -196,14 +196,6 @@ IN_USE_OUTBOUND = 3
 IDLE = 4
 
 
-def _names(prefix_filter, exclude=()):
-    out = {}
-    for key, value in list(globals().items()):
-        if isinstance(value, int) and prefix_filter(key) and key not in exclude:
-            out.setdefault(value, key)
-    return out
-
-
 _BASE = [
     "FAILURE_CONF", "FAILURE_EVENT", "OPEN_REQ", "OPEN_CONF", "HEARTBEAT_REQ", "HEARTBEAT_CONF",
     "CLOSE_REQ", "CLOSE_CONF", "INIT_DATA_REQ", "INIT_DATA_CONF", "INIT_TRKGRP_DATA_EVENT",
@@ -238,4 +230,4 @@ EVENT_NAMES = {1: "CONNECT_FAILURE", 2: "BUSY", 3: "NO_ANSWER", 4: "ANSWER", 5: 
 LABEL_TYPE_NAMES = {1: "NORMAL", 2: "BUSY", 3: "RING", 4: "NOT_SUPPORTED", 5: "DEFAULT"}
 STATUS_BY_NAME = {name: value for value, name in STATUS_NAMES.items()}
 FEATURE_BY_NAME = {name: value for value, name in FEATURE_NAMES.items()}
-del _n, _names
+del _n
