@@ -51,7 +51,7 @@ class UnknownMessage(GctiMsgError):
     """The document is well formed but its message element is not in the catalogue."""
 
 
-def _parser(encoding: str | None = None) -> etree.XMLParser:
+def _parser(encoding: str) -> etree.XMLParser:
     # Never load the external IServer.dtd, never fetch anything, never expand
     # an entity (reference §1.4, §10 item 3).
     return etree.XMLParser(
@@ -67,6 +67,21 @@ _LATIN1_DECLARATIONS = (
     b"<?xml version='1.0' encoding='ISO-8859-1'?>",
     b'<?xml version="1.0" encoding="ISO-8859-1"?>',
 )
+
+# Every other document is parsed in the encoding its declaration names, which
+# must be ISO-8859-1 or UTF-8 (UTF-8 when it names none): libxml2 is never
+# left to pick a decoder itself, so the byte checks in L{Decoder.decode} see
+# the markup as the parser will (a UTF-7 document could spell '<!ENTITY' as
+# '+ADw-!ENTITY', and libxml2 expands such an entity in attribute values).
+_DECLARED_ENCODING = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml\s[^>]*?\bencoding\s*=\s*(['\"])(.*?)\1")
+_UTF8_NAMES = frozenset((b"UTF-8", b"UTF8", b"US-ASCII", b"ASCII"))
+_LATIN1_NAMES = frozenset((b"ISO-8859-1", b"ISO8859-1", b"ISO_8859-1", b"LATIN1", b"LATIN-1"))
+
+# An '&' that starts anything but a character reference or a predefined
+# entity.  With a DOCTYPE (external, never loaded), libxml2 keeps such an
+# undeclared reference in text as an entity node (refused below) but drops it
+# from an attribute value without a word, so such documents are refused whole.
+_ENTITY_REFERENCE = re.compile(rb"&(?!#|(?:lt|gt|amp|apos|quot);)")
 
 
 # The v1.0 NVPair lists read in place of their successors (reference §2.1).
@@ -108,8 +123,8 @@ class Decoder:
     """
 
     def __init__(self, max_depth: int = 16, fast_path: bool = True):
-        self._parser = _parser()
-        self._ascii_parser = _parser("UTF-8")
+        self._utf8_parser = _parser("UTF-8")
+        self._latin1_parser = _parser("ISO-8859-1")
         self.max_depth = max_depth
         self.fast_path = fast_path
         self._readers = {}
@@ -118,6 +133,8 @@ class Decoder:
     def decode(self, data: bytes) -> Message:
         if b"<!ENTITY" in data:
             raise GctiMsgError("entity declarations are not allowed (the document was not parsed)")
+        if b"&" in data and b"<!DOCTYPE" in data and _ENTITY_REFERENCE.search(data):
+            raise GctiMsgError("entity references are not allowed (the document was not parsed)")
         if self.fast_path and data.__class__ is bytes and len(data) <= _CANONICAL_MAX and data.isascii():
             match = _CANONICAL.fullmatch(data.decode("ascii"))
             if match is not None:
@@ -125,11 +142,19 @@ class Decoder:
                 if msg is not None:
                     return msg
         if data.__class__ is bytes and data.startswith(_LATIN1_DECLARATIONS) and data.isascii():
-            parser = self._ascii_parser  # (so it has neither a byte order mark nor a zero byte)
+            parser = self._utf8_parser  # (so it has neither a byte order mark nor a zero byte)
         else:
             if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
                 raise GctiMsgError("only ISO-8859-1 and UTF-8 documents are accepted")
-            parser = self._parser
+            declared = _DECLARED_ENCODING.match(data)
+            name = declared[2].upper() if declared is not None else b"UTF-8"
+            if name in _UTF8_NAMES:
+                parser = self._utf8_parser
+            elif name in _LATIN1_NAMES:
+                parser = self._latin1_parser
+            else:
+                encoding = name.decode("latin-1")
+                raise GctiMsgError(f"only ISO-8859-1 and UTF-8 documents are accepted, not {encoding!r}")
         try:
             root = etree.fromstring(data, parser)
         except (etree.XMLSyntaxError, ValueError) as e:  # ValueError: lxml refuses some inputs outright

@@ -158,6 +158,12 @@ LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE GctiMsg [<!ENTITY a "aaaaaaaaaa">'
     (b"<!DOCTYPE GctiMsg SYSTEM 'IServer.dtd'><GctiMsg><CallId>&x;</CallId><CallStatus Event='Ringing'/>"
      b"</GctiMsg>", "entity references"),
     ("<GctiMsg/>".encode("utf-16"), "ISO-8859-1 and UTF-8"),
+    # UTF-7 spells '<' as '+ADw-': libxml2 would decode it and expand the entity in the attribute
+    (b"<?xml version='1.0' encoding='UTF-7'?><!DOCTYPE GctiMsg [+ADw-!ENTITY x 'EXPANDED'>]><GctiMsg>"
+     b"<CallId>1</CallId><LoginReq Version='4.0' ClientName='+ACY-x;'/></GctiMsg>", "ISO-8859-1 and UTF-8"),
+    # an undeclared entity in an attribute: libxml2 would drop it silently (ClientName 'ab')
+    (b"<!DOCTYPE GctiMsg SYSTEM 'IServer.dtd'><GctiMsg><CallId>1</CallId>"
+     b"<LoginReq Version='4.0' ClientName='a&x;b'/></GctiMsg>", "entity references"),
     (b"<GctiMsg><CallId>1</CallId><NewCall", "malformed XML"),
     (b"<Other/>", "root element"),
     (b"<GctiMsg><CallId>1</CallId></GctiMsg>", "no message element"),
