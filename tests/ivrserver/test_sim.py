@@ -8,6 +8,7 @@ from ctic import config
 from ctic.ivrserver import gli
 from ctic.ivrserver import messages as m
 from ctic.ivrserver.errors import LinkLost
+from ctic.ivrserver.userdata import kvlist
 from ctic.ivrserver.xmlcodec import Decoder, encode
 from ctic.sim.ivrserver import tap
 from ctic.sim.ivrserver.server import Faults, IVRServerSim
@@ -104,6 +105,23 @@ def test_bad_input_at_the_simulator():
     assert peer.replies() == [] and peer.link.connected and peer.sim.stats["bad"] == 2
     peer.link.dataReceived(b"GET / HTTP/1.1\r\n\r\n")  # framing lost
     assert not peer.link.connected
+
+
+def test_a_reply_the_target_encoding_cannot_carry_is_logged_not_raised():
+    from ctic.ivrserver.xmlcodec import Encoder
+
+    utf8 = Encoder("UTF-8").encode
+    peer = Peer()  # target-encoding ISO-8859-1
+    peer.send(encode(m.LoginReq(CallId="s", Version="4.0", ClientName="IVR1")))
+    peer.send(encode(m.NewCall(CallId="a", CallControlMode="Network", CalledNum="01")))
+    peer.clock.advance(0.3)
+    peer.replies()
+    peer.send(utf8(m.UDataSet(CallId="a", Action="Replace", RequestId="1", UDataEx=kvlist({"Cur": "\u20ac"}))))
+    assert peer.replies() == [m.UDataResp(CallId="a", Result="Success", RequestId="1")]
+    peer.send(encode(m.UDataGet(CallId="a", Keys="Cur", RequestId="2")))  # the euro sign has no ISO-8859-1 byte
+    assert peer.replies() == [] and peer.link.connected and peer.sim.stats["bad"] == 1
+    peer.send(encode(m.UDataDel(CallId="a", Action="DeleteAll", RequestId="3")))
+    assert peer.replies() == [m.UDataResp(CallId="a", Result="Success", RequestId="3")]
 
 
 def test_fault_injection_split_writes_and_drop_after():

@@ -33,6 +33,7 @@ from twisted.logger import Logger
 
 from ctic.ivrserver import messages as m
 from ctic.ivrserver.link import GLIProtocol
+from ctic.ivrserver.xmlcodec import EncodeError
 from ctic.sim.ivrserver.model import BEHIND, FRONT
 
 log = Logger(namespace="ctic.sim.ivrserver")
@@ -180,7 +181,14 @@ class SimSession:
 
     def _send_now(self, msg):
         if self.link is not None and self.link.connected:
-            self.link.send(msg)
+            try:
+                self.link.send(msg)
+            except EncodeError as e:
+                # e.g. user data a UTF-8 client set, echoed under target-encoding=ISO-8859-1
+                log.warn("{element} for {call_id} not sent: {reason}", element=msg.element,
+                         call_id=msg.CallId, reason=str(e))
+                self.server.stats["bad"] += 1
+                return
             self.server.stats["sent"] += 1
 
     def _status(self, call, event):
