@@ -41,7 +41,7 @@ from ctic.ivrserver.calls import BEHIND, MODES, NETWORK, IVRCall
 from ctic.ivrserver.errors import LinkLost, NotReady, PortBusy
 from ctic.ivrserver.link import GLIProtocol
 from ctic.ivrserver.userdata import kvlist
-from ctic.ivrserver.xmlcodec import Decoder, Encoder
+from ctic.ivrserver.xmlcodec import Decoder, EncodeError, Encoder
 from ctic.timers import Timer
 
 log = Logger(namespace="ctic.ivrserver.client")
@@ -306,7 +306,10 @@ class IVRServerClient(Service):
                 listener(msg)
         elif kind == "DialOut":
             log.info("DialOut {ref} ignored: outbound dialling is not supported here", ref=msg.RefID)
-            link.send(m.DialOutError(Error="NotSupported", RefID=msg.RefID))
+            try:
+                link.send(m.DialOutError(Error="NotSupported", RefID=msg.RefID))
+            except EncodeError as e:  # a RefID our encoding cannot carry: nothing to answer with
+                log.warn("DialOutError for {ref} not sent: {reason}", ref=msg.RefID, reason=str(e))
         else:
             call = self.calls.get(msg.CallId)
             if call is None:

@@ -286,3 +286,23 @@ def test_two_clients_share_one_server_and_survive_its_restart():
     assert first.ready and second.ready and sim.calls == {}
     second.stopService()
     finish(net, first)
+
+
+def test_dialout_is_refused_and_an_unencodable_refid_does_not_break_the_link():
+    from ctic.ivrserver import gli
+    from ctic.ivrserver.xmlcodec import Encoder
+
+    net, client = setup()
+    link = client.link
+    sim = net.servers[PRIMARY]
+    sent = sim.stats["received"]
+    utf8 = Encoder("UTF-8").encode
+    link.dataReceived(gli.encode_frame(gli.DATA, utf8(m.DialOut(RefID="9", OrigNum="1", DestNum="2",
+                                                                TimeToAnswer="20"))))
+    net.flush()
+    assert sim.stats["received"] == sent + 1  # DialOutError NotSupported
+    link.dataReceived(gli.encode_frame(gli.DATA, utf8(m.DialOut(RefID="\u20ac", OrigNum="1", DestNum="2",
+                                                                TimeToAnswer="20"))))
+    net.flush()
+    assert client.link is link and client.ready and sim.stats["received"] == sent + 1
+    finish(net, client)
