@@ -494,25 +494,21 @@ class SimSession:
         self._attach(call, getattr(msg, "UDataEx", ()))
         return call, self._agent_for(msg.DestDN) if hasattr(msg, "DestDN") else None
 
-    def handle_OneStepXfer(self, msg):
+    def _one_step(self, msg, done_event):
         call, agent = self._transfer_request(msg)
         if call is None:
             return
         if agent.behaviour != "answer":
-            call.later(agent.delay, self.send, m.CallError(CallId=call.CallId, FailedReq="OneStepXfer",
+            call.later(agent.delay, self.send, m.CallError(CallId=call.CallId, FailedReq=msg.element,
                                                            TlibErrCode=agent.tlib_error))
             return
-        call.later(agent.delay, self._status, call, "XferComplete")
+        call.later(agent.delay, self._status, call, done_event)
+
+    def handle_OneStepXfer(self, msg):
+        self._one_step(msg, "XferComplete")
 
     def handle_OneStepConf(self, msg):
-        call, agent = self._transfer_request(msg)
-        if call is None:
-            return
-        if agent.behaviour != "answer":
-            call.later(agent.delay, self.send, m.CallError(CallId=call.CallId, FailedReq="OneStepConf",
-                                                           TlibErrCode=agent.tlib_error))
-            return
-        call.later(agent.delay, self._status, call, "ConfPartyAdd")
+        self._one_step(msg, "ConfPartyAdd")
 
     def _consult(self, msg, name):
         call, agent = self._transfer_request(msg)
