@@ -221,6 +221,12 @@ class PGLink:
             log.warn("Ignored {name} from {peer} on {link}: not the active session", name=msg.name,
                      peer=session.peer_text, link=self.name)
             return
+        if msg.dialogue_id == C.NULL:
+            # §2.1: a NULL DialogueID marks a non-dialogue message; the only one a PG sends is
+            # INIT_SERVICE_CTRL_REQ, so this is a VRU-to-PG message coming back: nothing to answer.
+            log.warn("Skipped {name} from {peer} on {link}: not a PG-to-VRU message", name=msg.name,
+                     peer=session.peer_text, link=self.name)
+            return
         dialogue = self.dialogues.get(msg.dialogue_id)
         if dialogue is None:
             if msg.subtype == C.DIALOGUE_FAILURE_EVENT:

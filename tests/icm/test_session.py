@@ -164,3 +164,13 @@ def test_idle_timeout_zero_means_no_idle_supervision():
     w.link.close()
     w.pump()
     assert_no_pending_calls(w.clock)
+
+
+def test_a_non_dialogue_sc_message_from_the_pg_gets_no_dialogue_failure():
+    from ctic.icm.codec import sc
+
+    w = Wire()
+    before = len(w.ladder)
+    w.connections["A"].pg.send(sc(C.SERVICE_STATUS, ServiceID=7, ServiceAvailable=1))  # a VRU-to-PG message
+    w.pump()
+    assert [e.name for e in w.ladder[before:]] == ["SERVICE_STATUS"] and w.link.ready
