@@ -2,7 +2,7 @@
 """
 A transaction-stateful, record-routing proxy core (RFC 3261 §16).
 
-The proxy does the mechanics: request validation (Max-Forwards 483, loop
+The proxy does the mechanics: request validation (URI scheme 416, Max-Forwards 483, loop
 detection 482, Proxy-Require 420), Route processing (loose routing, with the
 strict-route compatibility of §16.4), Record-Route with our own URI
 parameters (double Record-Route when the transport changes, RFC 5658), Via
@@ -30,6 +30,7 @@ from twisted.logger import Logger
 
 from ctic.sip.headers import MAGIC_COOKIE, NameAddr, Via
 from ctic.sip.message import Request, Response, make_response
+from ctic.sip.responder import SCHEMES
 from ctic.sip.transaction import TransactionLayer, Timers, new_branch
 from ctic.sip.transport import DEFAULT_PORTS, Peer
 from ctic.sip.uri import SIPURI, TelURI
@@ -199,6 +200,8 @@ class Proxy:
             self._apply(ctx, decision)
 
     def _validate(self, request: Request, key: str) -> Response | None:
+        if request.uri.scheme not in SCHEMES:
+            return make_response(request, 416)  # §16.3 step 1
         mf = request.max_forwards
         if mf is not None and mf <= 0:
             return make_response(request, 483)

@@ -113,6 +113,18 @@ def test_unknown_source_is_refused():
     assert rm.one(to=stranger.peer).status == 403
 
 
+def test_request_uri_scheme_the_rm_cannot_route_is_416():
+    # RFC 3261 §16.3 step 1; the router read URI parameters off it and failed (500).
+    for use_cti in (0, 1):
+        rm = rm_with(use_cti)
+        gw = UA(rm, GW, "gw")
+        gw.invite("urn:service:sos", f"u{use_cti}")
+        assert rm.one(to=GW).status == 416
+        assert rm.sessions.by_guid == {}
+        finish(rm)
+        assert_no_pending_calls(rm.clock)
+
+
 # --- use-cti = 1 ---------------------------------------------------------------
 
 
