@@ -14,7 +14,13 @@ def test_steps_parse_and_reject_with_position():
     assert [s.verb for s in steps] == ["run", "delay", "connect"]
     assert steps[0].fields == {"CallVariable1": "a", "ECC:user.x": "1"}
     for bad, words in [("dance", "unknown verb"), ("run", "needs an argument"), ("delay soon", "seconds"),
-                       ("fail E_NOPE", "unknown error code"), ("run X Colour=red", "unknown field")]:
+                       ("fail E_NOPE", "unknown error code"), ("run X Colour=red", "unknown field"),
+                       # these used to pass and raise inside the running simulator instead
+                       ("run X CallVariable11=a", "CallVariable1..CallVariable10"),
+                       ("run X CallVariableX=a", "CallVariable1..CallVariable10"),
+                       ("connect 1 LabelType=normal", "LabelType must be a number"),
+                       ("connect 1 TransferHint=yes", "TransferHint must be a number"),
+                       ("release now", "numeric cause")]:
         with pytest.raises(ValueError, match=words):
             parse_steps("release; " + bad)
 

@@ -76,10 +76,20 @@ def _validate(step, position):
             raise ValueError(f"step {position}: delay needs seconds") from None
     if step.verb == "fail" and step.args[0] not in C.STATUS_BY_NAME:
         raise ValueError(f"step {position}: unknown error code {step.args[0]!r}")
-    for key in step.fields:
-        if not (key.startswith("CallVariable") or key.startswith("ECC:") or key in (
-                "ScriptConfiguration", "CED", "LabelType", "TransferHint", "ANI")):
+    if step.verb == "release" and step.args and not step.args[0].isdigit():
+        raise ValueError(f"step {position}: release takes a numeric cause")
+    for key, value in step.fields.items():
+        if key in ("LabelType", "TransferHint"):
+            if not value.isdigit():
+                raise ValueError(f"step {position}: {key} must be a number")
+        elif key.startswith("CallVariable"):
+            if key[12:] not in _CALL_VARIABLE_NUMBERS:
+                raise ValueError(f"step {position}: {key!r} is not CallVariable1..CallVariable10")
+        elif not (key.startswith("ECC:") or key in ("ScriptConfiguration", "CED", "ANI")):
             raise ValueError(f"step {position}: unknown field {key!r}")
+
+
+_CALL_VARIABLE_NUMBERS = frozenset(str(n) for n in range(1, 11))
 
 
 _parse_steps_describe = "steps separated by ';' (see ctic.sim.vrupg.treatment)"
