@@ -39,7 +39,7 @@ from __future__ import annotations
 from twisted.logger import Logger
 
 from ctic.icm import constants as C
-from ctic.icm.codec import sc
+from ctic.icm.codec import EncodeError, sc
 from ctic.icm.dialogue import Dialogue
 from ctic.icm.events import MessageEvents
 from ctic.icm.session import OPEN, READY
@@ -183,7 +183,11 @@ class PGLink:
         for tag, value in fields:
             if value is not None:
                 floating.append((tag, value, None))
-        dialogue.start(subtype, trunk_group_id, trunk_number, service_id, floating)
+        try:
+            dialogue.start(subtype, trunk_group_id, trunk_number, service_id, floating)
+        except EncodeError:  # e.g. a DNIS longer than GED-125 carries: no dialogue was started
+            del self.dialogues[dialogue.id]
+            raise
         log.info("{kind} dialogue {dialogue_id} on {link}", kind=dialogue.kind, dialogue_id=dialogue.id,
                  link=self.name)
         return dialogue

@@ -114,6 +114,16 @@ def test_cancel_during_connect_leaves_the_connect_in_progress():
     finish(w)
 
 
+def test_a_call_whose_fields_cannot_be_sent_leaves_no_dialogue_behind():
+    from ctic.icm.codec import EncodeError
+
+    w = Wire("silent")
+    with pytest.raises(EncodeError):
+        w.link.newCall(Recorder(), "1", dnis="5" * 33)  # DNIS is at most 32 characters
+    assert w.link.dialogues == {}
+    finish(w)
+
+
 def test_script_failure_and_instruction_timeout():
     w = Wire("run Nope; silent")
     logic = Recorder()
