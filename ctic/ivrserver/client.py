@@ -303,7 +303,10 @@ class IVRServerClient(Service):
             self._maybe_ready()
         elif kind == "MonitorInfo":
             for listener in list(self.monitor_listeners):
-                listener(msg)
+                try:
+                    listener(msg)
+                except Exception:
+                    log.failure("MonitorInfo listener failed")
         elif kind == "DialOut":
             log.info("DialOut {ref} ignored: outbound dialling is not supported here", ref=msg.RefID)
             try:

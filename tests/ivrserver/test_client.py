@@ -306,3 +306,22 @@ def test_dialout_is_refused_and_an_unencodable_refid_does_not_break_the_link():
     net.flush()
     assert client.link is link and client.ready and sim.stats["received"] == sent + 1
     finish(net, client)
+
+
+def test_a_failing_monitor_listener_does_not_break_the_link():
+    from ctic.ivrserver import gli
+    from ctic.ivrserver.xmlcodec import encode
+
+    net, client = setup()
+    link = client.link
+    seen = []
+
+    def broken(msg):
+        seen.append(msg)
+        raise RuntimeError("listener bug")
+
+    client.monitor_listeners += [broken, seen.append]
+    info = m.MonitorInfo(CallId=client.session_call_id, Subject=m.ServerStatus(Name="TServer_IVR", Status="OK"))
+    link.dataReceived(gli.encode_frame(gli.DATA, encode(info)))
+    assert seen == [info, info] and client.link is link and client.ready
+    finish(net, client)
