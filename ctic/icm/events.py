@@ -13,6 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from twisted.logger import Logger
+
+_log = Logger(namespace="ctic.icm.events")
+
 
 @dataclass(frozen=True)
 class MessageEvent:
@@ -57,4 +61,7 @@ class MessageEvents:
         event = MessageEvent(direction, protocol, peer, local, message.summary(), timestamp,
                              message.name, dialogue_id, message)
         for observer in list(self._observers):
-            observer(event)
+            try:
+                observer(event)
+            except Exception:  # a ladder view's bug must not break the session that reports to it
+                _log.failure("Message observer {observer!r} failed", observer=observer)

@@ -174,3 +174,15 @@ def test_a_non_dialogue_sc_message_from_the_pg_gets_no_dialogue_failure():
     w.connections["A"].pg.send(sc(C.SERVICE_STATUS, ServiceID=7, ServiceAvailable=1))  # a VRU-to-PG message
     w.pump()
     assert [e.name for e in w.ladder[before:]] == ["SERVICE_STATUS"] and w.link.ready
+
+
+def test_a_failing_ladder_observer_does_not_break_the_session():
+    w = Wire()
+
+    def broken(event):
+        raise RuntimeError("ladder bug")
+
+    unsubscribe = w.events.subscribe(broken)
+    w.advance(6)  # a PG heartbeat in, its answer out, both through the broken observer
+    assert w.link.ready and w.names()[-2:] == ["HEARTBEAT_REQ", "HEARTBEAT_CONF"]
+    unsubscribe()
