@@ -111,6 +111,8 @@ class PGLink:
                  link=self.name, peer=session.peer_text, old=old.peer_text, count=len(self.dialogues))
         self.takeovers += 1
         self.active = None
+        if self.dialogues:  # as when the active session is lost: the new one has failover_hold
+            self._hold.start(self.settings.failover_hold)
         old.drop()
         return True
 

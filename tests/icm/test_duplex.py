@@ -118,6 +118,21 @@ def test_no_session_within_failover_hold_fails_dialogues_locally():
     finish(w)
 
 
+def test_a_takeover_that_never_gets_ready_fails_dialogues_after_failover_hold():
+    w = Wire("run Long", sides=("A", "B"), settings=LinkSettings(failover_hold=3))
+    logic = Recorder()
+    d = w.link.newCall(logic, "1")
+    w.pump()
+    side_b = w.connections["B"].pg
+    side_b.ged_OPEN_CONF = lambda msg: None  # side B opens but never sends INIT_SERVICE_CTRL_REQ
+    side_b.open()
+    w.pump()
+    assert w.link.takeovers == 1 and not w.link.ready and d.state != ENDED
+    w.advance(3)
+    assert d.state == ENDED and logic.ended_with == ("link-lost", None)
+    finish(w)
+
+
 def test_second_open_refused_when_supersede_is_off():
     w = Wire(sides=("A", "B"), settings=LinkSettings(supersede_on_new_open=False))
     w.pg.failover("supersede")
