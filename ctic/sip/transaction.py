@@ -32,6 +32,7 @@ from twisted.logger import Logger
 
 from ctic.sip.headers import MAGIC_COOKIE, CSeq, Via
 from ctic.sip.message import Headers, Request, Response, make_response
+from ctic.sip.responder import stateless_tag
 from ctic.timers import Timer
 
 log = Logger(namespace="ctic.sip.transaction")
@@ -94,7 +95,33 @@ def local_response(request: Request, status: int, reason: str | None = None) -> 
 # --- client transactions ------------------------------------------------------------
 
 
-class ClientTransaction:
+class _Transaction:
+    """What every transaction shares: its layer, request, state and timers."""
+
+    def __init__(self, layer, request: Request):
+        self.layer = layer
+        self.request = request
+        self.state = None
+        self.last_response = None
+        self._timers: list[Timer] = []
+
+    def _timer(self, callback, *args) -> Timer:
+        """A timer on the layer's clock, cancelled when the transaction ends."""
+        t = Timer(self.layer.clock, callback, *args)
+        self._timers.append(t)
+        return t
+
+    def _end(self) -> bool:
+        """Enter C{terminated} and cancel every timer; False if already there."""
+        if self.state == "terminated":
+            return False
+        self.state = "terminated"
+        for t in self._timers:
+            t.cancel()
+        return True
+
+
+class ClientTransaction(_Transaction):
     """
     Base for client transactions.  C{on_response} is called with every
     response the TU should see.
@@ -104,21 +131,12 @@ class ClientTransaction:
     """
 
     def __init__(self, layer, request: Request, peer):
-        self.layer = layer
-        self.request = request
+        super().__init__(layer, request)
         self.peer = peer
         self.branch = request.top_via.branch
         self.key = (self.branch, request.method)
         self.reliable = peer.reliable
-        self.state = None
         self.on_response = None
-        self.last_response = None
-        self._timers: list[Timer] = []
-
-    def _timer(self, callback, *args) -> Timer:
-        t = Timer(self.layer.clock, callback, *args)
-        self._timers.append(t)
-        return t
 
     def _send(self) -> None:
         self.layer.transport.send(self.request, self.peer)
@@ -128,12 +146,8 @@ class ClientTransaction:
             self.on_response(response)
 
     def terminate(self) -> None:
-        if self.state == "terminated":
-            return
-        self.state = "terminated"
-        for t in self._timers:
-            t.cancel()
-        self.layer._client_done(self)
+        if self._end():
+            self.layer._client_done(self)
 
     def transport_error(self, reason: str) -> None:
         if self.state in ("terminated", "completed", "accepted"):
@@ -328,7 +342,7 @@ class NonInviteClientTransaction(ClientTransaction):
 # --- server transactions ------------------------------------------------------------
 
 
-class ServerTransaction:
+class ServerTransaction(_Transaction):
     """
     Base for server transactions.  The TU answers with C{respond(response)}.
     C{on_terminated(txn, reason)} (optional) reports the end, with
@@ -336,34 +350,22 @@ class ServerTransaction:
     """
 
     def __init__(self, layer, request: Request, key):
-        self.layer = layer
-        self.request = request
+        super().__init__(layer, request)
         self.key = key
         self.reliable = request.source is not None and request.source.reliable
-        self.state = None
-        self.last_response = None
         self.on_terminated = None
         self.on_ack = None
-        self._timers: list[Timer] = []
 
     @property
     def method(self) -> str:
         return self.request.method
 
-    def _timer(self, callback, *args) -> Timer:
-        t = Timer(self.layer.clock, callback, *args)
-        self._timers.append(t)
-        return t
-
     def _send(self, response: Response) -> None:
         self.layer.transport.send_response(response, self.request)
 
     def terminate(self, reason: str = "done") -> None:
-        if self.state == "terminated":
+        if not self._end():
             return
-        self.state = "terminated"
-        for t in self._timers:
-            t.cancel()
         self.layer._server_done(self)
         if self.on_terminated is not None:
             self.on_terminated(self, reason)
@@ -515,7 +517,7 @@ class TransactionLayer:
             if self.overloaded == 1 or self.overloaded % 1000 == 0:
                 log.warn("Transaction table full ({limit}); answering 503 ({count} so far)",
                          limit=self.max_transactions, count=self.overloaded)
-            resp = make_response(request, 503, "Service Unavailable (overload)", to_tag=new_branch()[7:])
+            resp = make_response(request, 503, "Service Unavailable (overload)", to_tag=stateless_tag(request))
             resp.headers.set("Retry-After", "5")
             self.transport.send_response(resp, request)
             return
