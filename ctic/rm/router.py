@@ -45,6 +45,7 @@ from ctic.rm.headers import CDR, CTI_PARAMS, SESSION_ID, CDRHeader, SessionID, f
 from ctic.rm.resources import GroupState
 from ctic.sip.headers import NameAddr
 from ctic.sip.proxy import Forward, Reject
+from ctic.sip.transport import uri_peer
 from ctic.sip.uri import SIPURI, escape, unescape, PARAM_CHARS
 
 log = Logger(namespace="ctic.rm.router")
@@ -369,7 +370,6 @@ class RMRouter:
         if host is not None:
             group = self.config.gateway_group_for(host, port)
             if group is not None:
-                from ctic.sip.proxy import uri_peer
                 return uri_peer(uri)
         return None
 

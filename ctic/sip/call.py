@@ -12,7 +12,7 @@ from twisted.logger import Logger
 from ctic.sip.dialog import Dialog, new_call_id, new_tag
 from ctic.sip.headers import CSeq, NameAddr, Via
 from ctic.sip.message import Headers, Request, Response, make_response
-from ctic.sip.proxy import uri_peer
+from ctic.sip.transport import uri_peer
 from ctic.sip.transaction import new_branch
 from ctic.sip.uri import SIPURI, parse_uri
 from ctic.timers import Timer

@@ -11,7 +11,7 @@ import os
 
 from ctic.sip.headers import CSeq, NameAddr
 from ctic.sip.message import Headers, Request, Response
-from ctic.sip.proxy import uri_peer
+from ctic.sip.transport import uri_peer
 
 _tag_counter = itertools.count(1)
 _tag_prefix = os.urandom(4).hex()

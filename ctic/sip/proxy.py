@@ -28,11 +28,12 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from ctic.sip.dialog import new_tag
 from ctic.sip.headers import MAGIC_COOKIE, NameAddr, Via
 from ctic.sip.message import Request, Response, make_response
 from ctic.sip.responder import SCHEMES
 from ctic.sip.transaction import TransactionLayer, Timers, new_branch
-from ctic.sip.transport import DEFAULT_PORTS, Peer
+from ctic.sip.transport import DEFAULT_PORTS, Peer, uri_peer
 from ctic.sip.uri import SIPURI, TelURI
 from ctic.timers import Timer
 
@@ -115,23 +116,6 @@ def loop_hash(request: Request) -> str:
     return hashlib.blake2s(seed.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
 
 
-def local_tag() -> str:
-    """A To tag for a response this proxy makes up itself (§8.2.6.2)."""
-    return new_branch()[len(MAGIC_COOKIE):]
-
-
-def uri_peer(uri, default_transport: str = "UDP") -> Peer | None:
-    """The next hop a SIP URI names (RFC 3263 without DNS: host, port, transport)."""
-    if not isinstance(uri, SIPURI):
-        return None
-    host = uri.params.get("maddr") or uri.host
-    transport = uri.transport or ("TLS" if uri.secure else default_transport)
-    if uri.secure and transport == "TCP":
-        transport = "TLS"
-    port = uri.port or DEFAULT_PORTS.get(transport, 5060)
-    return Peer(transport, host, port)
-
-
 class Proxy:
     """The proxy core; it is the transaction user of its own L{TransactionLayer}."""
 
@@ -179,7 +163,7 @@ class Proxy:
             to = early.headers._d.get("to")
             if to and to[0].tag is None:
                 to[0] = to[0].copy()
-                to[0].params["tag"] = local_tag()
+                to[0].params["tag"] = new_tag()
             server.respond(early)
             return
         self._process_routes(request)
@@ -264,7 +248,7 @@ class Proxy:
 
     def _reject(self, ctx: RequestContext, rej: Reject) -> None:
         request = ctx.request
-        resp = make_response(request, rej.status, rej.reason, to_tag=local_tag())
+        resp = make_response(request, rej.status, rej.reason, to_tag=new_tag())
         for name, value in rej.headers.items():
             resp.headers.set(name, value)
         self._send_final(ctx, resp)
@@ -369,7 +353,7 @@ class Proxy:
             # would, give it a To tag (§8.2.6.2, §16.7 step 6).
             to = up.headers._d.get("to")
             if to and to[0].tag is None:
-                to[0].params["tag"] = local_tag()
+                to[0].params["tag"] = new_tag()
         self._send_final(ctx, up)
 
     def _send_final(self, ctx: RequestContext, response: Response) -> None:

@@ -25,6 +25,7 @@ from twisted.logger import Logger
 from ctic.sip.errors import SIPParseError
 from ctic.sip.message import REASONS, Message, Request, Response
 from ctic.sip.parser import PING, DEFAULT_LIMITS, Limits, StreamParser, parse_datagram
+from ctic.sip.uri import SIPURI
 from ctic.timers import Timer
 
 log = Logger(namespace="ctic.sip.transport")
@@ -85,6 +86,18 @@ def response_peer(via, transport: str) -> Peer:
     else:
         port = via.port or DEFAULT_PORTS.get(via.transport, 5060)
     return Peer(via.transport if via.transport in DEFAULT_PORTS else transport, host, port)
+
+
+def uri_peer(uri, default_transport: str = "UDP") -> Peer | None:
+    """The next hop a SIP URI names (RFC 3263 without DNS: host, port, transport)."""
+    if not isinstance(uri, SIPURI):
+        return None
+    host = uri.params.get("maddr") or uri.host
+    transport = uri.transport or ("TLS" if uri.secure else default_transport)
+    if uri.secure and transport == "TCP":
+        transport = "TLS"
+    port = uri.port or DEFAULT_PORTS.get(transport, 5060)
+    return Peer(transport, host, port)
 
 
 def error_response_bytes(err: SIPParseError) -> bytes:
