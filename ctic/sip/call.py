@@ -10,10 +10,9 @@ from __future__ import annotations
 from twisted.logger import Logger
 
 from ctic.sip.dialog import Dialog, new_call_id, new_tag
-from ctic.sip.headers import CSeq, NameAddr, Via
+from ctic.sip.headers import CSeq, NameAddr
 from ctic.sip.message import Headers, Request, Response, make_response
 from ctic.sip.transport import uri_peer
-from ctic.sip.transaction import new_branch
 from ctic.sip.uri import SIPURI, parse_uri
 from ctic.timers import Timer
 
@@ -312,9 +311,8 @@ class Call:
 
     def _ack(self, leg: Leg, seq: int, body: bytes = b"") -> None:
         ack = leg.dialog.create_request("ACK", body, seq=seq)
-        host, port = self.b2bua.txns.local_address(self._leg_transport(leg))
         peer = self._leg_peer(leg)
-        ack.headers.add("Via", Via(peer.transport, host, port, {"branch": new_branch(), "rport": None}), first=True)
+        self.b2bua.txns.push_via(ack, peer)  # §13.2.2.4: the 2xx ACK is sent outside any transaction
         leg.last_ack = ack
         self.b2bua.transport.send(ack, peer)
 

@@ -409,8 +409,7 @@ class Proxy:
             peer = uri_peer(target)
         if peer is None:
             return
-        host, port = self.txns.local_address(peer.transport)
-        out.headers.add("Via", Via(peer.transport, host, port, {"branch": new_branch()}), first=True)
+        self.txns.push_via(out, peer)
         self.transport.send(out, peer)
 
     def stray_response(self, response: Response) -> None:

@@ -572,8 +572,7 @@ class TransactionLayer:
         reuses its INVITE's Via, §9.1).
         """
         if push_via:
-            host, port = self.local_address(peer.transport)
-            request.headers.add("Via", Via(peer.transport, host, port, {"branch": branch or new_branch(), "rport": None}), first=True)
+            self.push_via(request, peer, branch)
         if request.method == "INVITE":
             txn = InviteClientTransaction(self, request, peer)
         else:
@@ -581,6 +580,12 @@ class TransactionLayer:
         self.client[txn.key] = txn
         txn.start()
         return txn
+
+    def push_via(self, request: Request, peer, branch: str | None = None) -> None:
+        """Put our Via on top of C{request}, sent towards C{peer}: a new branch, C{rport} asked (RFC 3581)."""
+        host, port = self.local_address(peer.transport)
+        via = Via(peer.transport, host, port, {"branch": branch or new_branch(), "rport": None})
+        request.headers.add("Via", via, first=True)
 
     def local_address(self, transport: str):
         """The (host, port) we advertise for a transport."""
