@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -57,7 +57,8 @@ class CDR:
     legs: list = field(default_factory=list)
 
     def row(self) -> dict:
-        d = asdict(self)
+        # Not dataclasses.asdict: its deep copy was 10% of the RM's CPU per call.
+        d = {name: getattr(self, name) for name in COLUMNS}
         for key, value in d.items():
             if isinstance(value, str) and not value.isascii():
                 d[key] = _storable(value)

@@ -277,6 +277,11 @@ class Request(Message):
         self._uri = value
         self._uri_text = None
 
+    @property
+    def uri_text(self) -> str:
+        """The Request-URI as text, without turning it into an object."""
+        return self._uri_text if self._uri is None else str(self._uri)
+
     def start_line(self) -> str:
         uri = self._uri
         return f"{self.method} {self._uri_text if uri is None else uri} SIP/2.0"

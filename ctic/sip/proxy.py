@@ -109,7 +109,7 @@ def loop_hash(request: Request) -> str:
     """§16.6 step 8: what identifies a request for loop detection."""
     to = request.to
     seed = "|".join((
-        str(request.uri), request.from_.tag or "", to.tag or "" if to else "",
+        request.uri_text, request.from_.tag or "", to.tag or "" if to else "",
         request.call_id, str(request.cseq.seq), ",".join(str(r) for r in request.route),
         ",".join(request.headers.getlist("proxy-require")),
     ))

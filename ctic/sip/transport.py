@@ -143,6 +143,7 @@ class TransportLayer:
         self._connections: dict[Peer, SIPStreamProtocol] = {}
         self._pending: dict[Peer, list[bytes]] = {}
         self._observers = []
+        self._ip_hosts: set = set()  # hosts Twisted's UDP write accepted (IP literals)
 
     # --- listening ---------------------------------------------------------
 
@@ -234,9 +235,22 @@ class TransportLayer:
             if self._udp is None or self._udp.transport is None:
                 self._fail(peer, msg, "no UDP listener")
                 return
+            port = self._udp.transport
+            addr = (peer.host, peer.port)
             try:
-                self._udp.transport.write(data, (peer.host, peer.port))
-            except Exception as e:  # e.g. EMSGSIZE, unreachable
+                sock = getattr(port, "socket", None)
+                if sock is not None and peer.host in self._ip_hosts:
+                    # Twisted's Port.write checks the address on every call; this
+                    # host is known to be an IP literal, so go straight to the socket.
+                    try:
+                        sock.sendto(data, addr)
+                        return
+                    except OSError:
+                        pass  # let Twisted's write handle and classify the error
+                port.write(data, addr)
+                if len(self._ip_hosts) < 4096:
+                    self._ip_hosts.add(peer.host)
+            except Exception as e:  # e.g. EMSGSIZE, unreachable, a host name
                 self._fail(peer, msg, f"UDP send failed: {e}")
             return
         conn = self._connections.get(peer)
