@@ -723,7 +723,7 @@ ruri_sip_ok(const char *p, Py_ssize_t n)
         return 0;  /* Unicode \s: leave it to the regex */
     q = p + (p[3] == ':' ? 4 : 5);
     at = find_byte(q, end, '@');
-    if (at != NULL && at > q) {
+    if (at != NULL && at > q && *q != ':') {  /* an empty user (sip::pw@h) is no URI */
         const char *u;
         for (u = q; u < at && !IS(*u, C_URIBAD); u++)
             ;

@@ -37,7 +37,7 @@ _VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+\Z", re.I)
 _STATUS = re.compile(r"[1-6][0-9][0-9]\Z")
 # The shape of a sip:/sips: URI as uri.parse_uri accepts it (kept in step with it).
 _RURI_SIP = re.compile(
-    r'sips?:(?:[^@\s<>"]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+)'
+    r'sips?:(?:[^@:\s<>"][^@\s<>"]*@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+)'
     r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
     r'(?:;[^;=?\s<>"]+(?:=[^;?\s<>"]*)?)*(?:\?[^\s<>"]*)?\Z'
 )

@@ -222,3 +222,14 @@ def test_stream_requires_content_length():
 def test_stream_compact_content_length():
     (msg,) = StreamParser().feed(INVITE.replace(b"Content-Length: 4", b"l : 4"))
     assert msg.body == b"v=0\n"
+
+
+@pytest.mark.parametrize("method", ["INVITE", "ACK"])
+def test_request_uri_with_an_empty_user_is_a_400_at_parse_time(method):
+    """sip::pw@host has a password and no user: rejected by the parser (C and Python alike),
+    never later when the URI is first read (which left a proxy answering 500, or an ACK unanswered)."""
+    raw = (f"{method} sip::pw@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=1\r\nFrom: <sip:a@b>;tag=1\r\n"
+           f"To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 {method}\r\n\r\n").encode()
+    with pytest.raises(SIPParseError) as e:
+        parse_datagram(raw)
+    assert e.value.status == 400 and e.value.method == method
