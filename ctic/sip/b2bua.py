@@ -14,7 +14,8 @@ logic, one object per B2BUA, decides what each call does::
 and acts through the call: C{connect}, C{reject}, C{provisional},
 C{hangup}, C{replace_b} (transfers), C{send_request} (e.g. INFO to one
 leg) and C{timer} (timers that die with the call).  A call may be held in
-state C{new} while the logic waits on a CTI link; C{hold_timeout} bounds it.
+state C{new} while the logic waits on a CTI link; C{hold_timeout} bounds it,
+and C{no_answer_timeout} bounds how long leg B may ring (the B2BUA's Timer C).
 
 Requests and responses relayed between the legs carry the headers the
 L{HeaderPolicy} lets through.  Every path that ends a call goes through
@@ -79,7 +80,7 @@ class B2BUA:
 
     def __init__(self, clock, transport, logic, *, timers: Timers | None = None,
                  policy: HeaderPolicy | None = None, hold_timeout: float = 30.0, user: str = "ctic",
-                 max_calls: int = 10_000):
+                 max_calls: int = 10_000, no_answer_timeout: float = 180.0):
         self.clock = clock
         self.transport = transport
         self.logic = logic
@@ -87,6 +88,7 @@ class B2BUA:
         self.hold_timeout = hold_timeout
         self.user = user
         self.max_calls = max_calls
+        self.no_answer_timeout = no_answer_timeout
         self.txns = TransactionLayer(clock, transport, self, timers)
         transport.user = self.txns
         self.dialogs = DialogTable()

@@ -70,6 +70,7 @@ class Call:
         self._timers: list[Timer] = []
         self._old_b = None
         self.hold = None
+        self.no_answer = None
         self.created = b2bua.clock.seconds()
         self.answered = None
 
@@ -113,9 +114,23 @@ class Call:
         if self.hold is not None:
             self.hold.cancel()
         self.b = self._invite_b(uri, peer, from_, to, headers, body)
+        if self.no_answer is None:
+            self.no_answer = self.timer(self.b2bua.no_answer_timeout, self._no_answer)
+        else:
+            self.no_answer.start(self.b2bua.no_answer_timeout)
 
-    def hangup(self, reason: str = "hangup", headers=None) -> None:
-        """End the call from our side: BYE (or CANCEL / a final response) on each leg."""
+    def _no_answer(self) -> None:
+        """Leg B rang too long (the B2BUA's Timer C): CANCEL it, 408 to leg A."""
+        if self.state in ("calling", "early"):
+            log.info("No answer on leg B of {call_id} in {seconds}s", call_id=self.call_id,
+                     seconds=self.b2bua.no_answer_timeout)
+            self.hangup("no answer", status=408)
+
+    def hangup(self, reason: str = "hangup", headers=None, status: int = 487) -> None:
+        """
+        End the call from our side: BYE on each confirmed leg; before an
+        answer, CANCEL leg B and answer leg A's INVITE with C{status}.
+        """
         if self.state == "ended":
             return
         if self.state == "new":
@@ -124,7 +139,7 @@ class Call:
         if self.state in ("calling", "early"):
             if self.b is not None and self.b.client is not None:
                 self.b.client.cancel()
-            self.a.server.respond(self._a_response(487))
+            self.a.server.respond(self._a_response(status))
             self.state = "ending"
             self.end_reason = reason
             self.timer(64 * self.b2bua.txns.timers.t1, self._end, reason)
@@ -303,6 +318,8 @@ class Call:
             leg.pending_ack = response  # the answer will come in leg A's ACK
         self.state = "connected"
         self.answered = self.b2bua.clock.seconds()
+        if self.no_answer is not None:
+            self.no_answer.cancel()
         self.data["a_offer"] = self.a.invite.body
         self._send_2xx(self.a, self.a.server, self._relay_response(response))
         on_answered = getattr(self.b2bua.logic, "on_answered", None)
@@ -483,10 +500,12 @@ class Call:
 
     def _bye_received(self, leg: Leg, server, request: Request) -> None:
         other = leg.other
-        if leg is self.a and self.state in ("calling", "early"):
+        if self.state in ("calling", "early"):
             # §15: a caller may BYE an early dialog; to leg B that is a CANCEL.
+            # A callee must not, but if leg B does, leg A gets a failure, never
+            # a BYE on the early dialog where we are its callee.
             server.respond(make_response(request, 200))
-            self.hangup(f"BYE from {leg.side} before answer")
+            self.hangup(f"BYE from {leg.side} before answer", status=487 if leg is self.a else 480)
             return
         leg.dialog.state = "terminated"
         if other is None or other.dialog is None or other.dialog.state == "terminated":

@@ -977,3 +977,39 @@ def test_call_limit_answers_503_with_retry_after():
     assert flow == ["A<-503 INVITE"]
     assert h.last["A<-503 INVITE"].headers.get("Retry-After") == "5"
     assert len(h.b2bua.calls) == 1
+
+
+
+@BOTH
+def test_leg_b_ringing_too_long_is_cancelled_and_a_gets_408(transport):
+    """The B2BUA's own Timer C: a callee that rings for ever does not keep the call for ever."""
+    h = Harness(transport)
+    h.b2bua.no_answer_timeout = 60.0
+    h.a.invite()
+    invite = h.msg("B<-INVITE")
+    h.b.answer(invite, 180)
+    h.flow()
+    h.advance(59.0)
+    assert "B<-CANCEL" not in h.flow()
+    h.advance(1.5)
+    flow = h.flow()
+    assert "B<-CANCEL" in flow and "A<-408 INVITE" in flow
+    h.b.answer(h.last["B<-CANCEL"], 200)
+    h.b.answer(invite, 487)
+    h.assert_clean()
+
+
+@BOTH
+def test_bye_from_leg_b_on_an_early_dialog_fails_leg_a_instead_of_byeing_it(transport):
+    """§15: we are leg A's callee, so leg A gets a final failure, never a BYE on its early dialog."""
+    h = Harness(transport)
+    h.a.invite()
+    invite = h.msg("B<-INVITE")
+    h.b.answer(invite, 180)
+    h.b.request("BYE")
+    flow = h.flow()
+    assert "B<-200 BYE" in flow and "A<-480 INVITE" in flow and "B<-CANCEL" in flow
+    assert not any(step.startswith("A<-BYE") for step in flow)
+    h.b.answer(h.last["B<-CANCEL"], 200)
+    h.b.answer(invite, 487)
+    h.assert_clean()
