@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from twisted.logger import Logger
+
+log = Logger(namespace="ctic.timers")
+
 
 class Timer:
     """
@@ -44,4 +48,9 @@ class Timer:
 
     def _fire(self) -> None:
         self._call = None
-        self._callback(*self._args)
+        try:
+            self._callback(*self._args)
+        except Exception:
+            # A timer's work (a retransmission, a timeout handled by call logic)
+            # failing must not reach the reactor; log it where operators look.
+            log.failure("Timer callback {callback!r} failed", callback=self._callback)

@@ -50,3 +50,27 @@ def test_timer_restarts_and_leaves_nothing_behind():
     t.start(1)
     t.cancel()
     assert_no_pending_calls(clock)
+
+
+
+def test_a_failing_timer_callback_is_logged_not_raised_into_the_reactor():
+    from twisted.logger import globalLogPublisher
+
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        clock = Clock()
+
+        def boom():
+            raise RuntimeError("call logic bug")
+
+        t = Timer(clock, boom)
+        t.start(1)
+        clock.advance(1)  # must not raise
+        assert not t.active
+        assert any(e.get("log_failure") is not None and "Timer callback" in e.get("log_format", "") for e in events)
+        t.start(1)  # still usable
+        t.cancel()
+        assert_no_pending_calls(clock)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
