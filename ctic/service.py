@@ -43,8 +43,16 @@ class ConfigOptions(usage.Options):
         self["config"] = path
         try:
             self.config = _config.load(path, self.schema)
+            self.check(self.config)
         except _config.ConfigError as e:
             raise usage.UsageError(str(e)) from None
+
+    def check(self, config) -> None:
+        """
+        A role's checks across options and files (raise L{ConfigError}); they
+        run here, before the service is built, so a mistake is a usage error
+        naming the file, section and option, never a traceback from twistd.
+        """
 
 
 def tune_gc() -> None:

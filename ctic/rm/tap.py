@@ -23,16 +23,12 @@ class Options(ConfigOptions):
     defaultConfig = "etc/rm.ini"
     longdesc = "Run the GVP Resource Manager (SIP on UDP and TCP 5060 by default)."
 
-    def postOptions(self):
-        super().postOptions()
-        from ctic.config import ConfigError
+    def check(self, config):
         from ctic.rm.model import build
-        from twisted.python import usage
+        from ctic.sip.service import check_sip
 
-        try:
-            self.model = build(self.config)
-        except ConfigError as e:
-            raise usage.UsageError(str(e)) from None
+        self.model = build(config)
+        check_sip(config["sip"], config.path)
 
 
 def makeService(options):

@@ -56,6 +56,13 @@ def sip_section(udp_port=5060, tcp_port=5060, tls_port=None) -> Section:
     )
 
 
+def check_sip(values, path="<config>") -> None:
+    """The [sip] checks across options and files, for a role's Options.check."""
+    if values["tls-port"] is not None and not values["tls-certificate"]:
+        raise ConfigError("tls-port is set but tls-certificate is not", path, "sip", "tls-port")
+    tls_contexts(values, path)  # reads and checks the certificate, key and CA files
+
+
 def transport_config(values) -> TransportConfig:
     return TransportConfig(
         limits=Limits(max_message_size=values["max-message-size"], max_headers=values["max-headers"]),
@@ -81,22 +88,29 @@ def tls_contexts(values, path="<config>"):
     from twisted.internet import ssl
 
     key = values["tls-private-key"] or cert
+
+    def read(option, filename):
+        try:
+            with open(filename, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise ConfigError(f"cannot read TLS file: {e.strerror}", path, "sip", option, filename) from None
+
+    cert_pem = read("tls-certificate", cert)
+    key_pem = read("tls-private-key" if values["tls-private-key"] else "tls-certificate", key)
+    ca_pem = read("tls-ca", values["tls-ca"]) if values["tls-ca"] else None
     try:
-        with open(cert, "rb") as f:
-            cert_pem = f.read()
-        with open(key, "rb") as f:
-            key_pem = f.read()
         private = ssl.PrivateCertificate.loadPEM(cert_pem + b"\n" + key_pem)
-        cas = []
-        if values["tls-ca"]:
-            with open(values["tls-ca"], "rb") as f:
-                cas = [ssl.Certificate.loadPEM(pem) for pem in _pem_certificates(f.read())]
-            if not cas:
-                raise ValueError(f"no certificate in {values['tls-ca']}")
-    except OSError as e:
-        raise ConfigError(f"cannot read TLS file: {e.strerror}", path, "sip", None, e.filename) from None
     except Exception as e:
-        raise ConfigError(f"bad TLS certificate or key: {e}", path, "sip") from None
+        raise ConfigError(f"bad TLS certificate or private key: {e}", path, "sip", "tls-certificate", cert) from None
+    cas = []
+    if ca_pem is not None:
+        try:
+            cas = [ssl.Certificate.loadPEM(pem) for pem in _pem_certificates(ca_pem)]
+        except Exception as e:
+            raise ConfigError(f"bad CA certificate: {e}", path, "sip", "tls-ca", values["tls-ca"]) from None
+        if not cas:
+            raise ConfigError("no certificate in the CA file", path, "sip", "tls-ca", values["tls-ca"])
     server = private.options(*cas) if cas else private.options()
     client = ssl.CertificateOptions(
         privateKey=private.privateKey.original,

@@ -45,3 +45,19 @@ def test_make_service_builds_without_starting(tmp_path):
     options.parseOptions(["--config", str(path)])
     svc = tap.makeService(options)
     assert service.IService.providedBy(svc) and not svc.running
+
+
+def test_tls_mistakes_are_usage_errors_naming_the_option(tmp_path):
+    """Checked in Options, before the service is built: no traceback from twistd."""
+    from twisted.python import usage
+
+    from ctic.rm.tap import Options
+
+    base = (ROOT / "etc" / "rm.ini").read_text()
+    cases = [("tls-port = 5061\n", "tls-port"), ("tls-port = 5061\ntls-certificate = /nonexistent.pem\n", "tls-certificate")]
+    for extra, option in cases:
+        path = tmp_path / "rm.ini"
+        path.write_text(base.replace("[sip]\n", "[sip]\n" + extra, 1).replace("tls-port = off\n", ""))
+        with pytest.raises(usage.UsageError) as e:
+            Options().parseOptions(["--config", str(path)])
+        assert f"[sip] {option}" in str(e.value) and str(path) in str(e.value)
