@@ -20,6 +20,7 @@ import ipaddress
 from twisted.logger import Logger
 
 from ctic.framing import FramingError
+from ctic.icm.events import dialogue_ref
 from ctic.icm import constants as C
 from ctic.icm.codec import DecodeError, FieldError, Message, base, sc
 from ctic.timers import Timer
@@ -111,7 +112,8 @@ class VRUSession:
             self._idle.start(self.idle_timeout)  # §5.3: any message is a sign of life
         events = self.link.events
         if events.active:
-            events.emit("in", "GED-125", self.peer_text, self.link.name, self.clock.seconds(), msg)
+            events.emit("in", "GED-125", self.peer_text, self.link.name, self.clock.seconds(), msg,
+                        call_ref=dialogue_ref(msg))
         if not msg.known:
             log.warn("Skipped unknown {name} from {peer} on {link}", name=msg.name, peer=self.peer_text,
                      link=self.link.name)
@@ -149,7 +151,8 @@ class VRUSession:
         data = self.codec.encode(msg)
         events = self.link.events
         if events.active:
-            events.emit("out", "GED-125", self.peer_text, self.link.name, self.clock.seconds(), msg)
+            events.emit("out", "GED-125", self.peer_text, self.link.name, self.clock.seconds(), msg,
+                        call_ref=dialogue_ref(msg))
         self._write(data)
         if self.settings.vru_heartbeat and self.idle_timeout and self.state in (OPEN, READY):
             self._heartbeat.start(self.idle_timeout / 4)

@@ -20,8 +20,9 @@ The IVR-side client: one logged-in GLI link to IVR Server, kept up.
 - CallIds are unique across restarts: C{<ClientName>_<start ms, hex><random
   16 bits, hex>_<sequence>} (ours; the reference only requires uniqueness).
 
-C{observers} receives a L{ctic.ivrserver.link.MessageEvent} for every
-message on any link (for a ladder view); it costs nothing while empty.
+C{events} (a L{ctic.events.MessageEvents}) receives a
+L{ctic.events.MessageEvent} for every message on any link (for a ladder
+view); it costs nothing while nobody subscribes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from twisted.internet import defer
 from twisted.internet.protocol import ClientFactory
 from twisted.logger import Logger
 
+from ctic.events import MessageEvents
 from ctic.ivrserver import gli
 from ctic.ivrserver import messages as m
 from ctic.ivrserver.calls import BEHIND, MODES, NETWORK, IVRCall
@@ -110,13 +112,13 @@ class IVRServerClient(Service):
     @ivar monitor_listeners: callables taking C{MonitorInfo} messages.
     """
 
-    def __init__(self, reactor, config: ClientConfig, observers: list | None = None, call_ids=None):
+    def __init__(self, reactor, config: ClientConfig, events: MessageEvents | None = None, call_ids=None):
         if not config.servers:
             raise ValueError("at least one IVR Server address is needed")
         self.reactor = reactor
         self.clock = reactor
         self.config = config
-        self.observers = observers if observers is not None else []
+        self.events = events if events is not None else MessageEvents()
         self.call_ids = call_ids or CallIds(config.client_name)
         self.state = DISCONNECTED
         self.server = config.servers[0]
@@ -245,7 +247,7 @@ class IVRServerClient(Service):
         return GLIProtocol(self.clock, self, encoder=self._encoder, decoder=self._decoder,
                            keepalive_interval=interval,
                            dead_after=interval * self.config.dead_multiplier if interval > 0 else 0,
-                           max_payload=self.config.max_payload, observers=self.observers)
+                           max_payload=self.config.max_payload, events=self.events)
 
     def _connect_failed(self, server, reason):
         log.warn("Cannot connect to IVR Server {host}:{port}: {reason}", host=server[0], port=server[1],

@@ -19,18 +19,18 @@ C{dead_after} seconds with nothing received at all, declare the link dead
 and close it.  A KeepAliveRequest from the peer is always answered.  An
 Error frame from the peer closes the link (the client then reconnects).
 
-Message events: every message in or out is offered to C{observers} (a
-list shared with whoever wants a ladder view) as a L{MessageEvent}.  When
-the list is empty nothing is built.
+Message events: every message in or out goes to C{events} (a
+L{ctic.events.MessageEvents}, shared with whoever wants a ladder view) as a
+L{ctic.events.MessageEvent}.  When nobody listens nothing is built.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 
+from ctic.events import IN, OUT, MessageEvents
 from ctic.framing import FramingError
 from ctic.ivrserver import gli
 from ctic.ivrserver.fields import Message
@@ -39,20 +39,7 @@ from ctic.timers import Timer
 
 log = Logger(namespace="ctic.ivrserver.link")
 
-IN = "in"
-OUT = "out"
-
-
-@dataclass(frozen=True, slots=True)
-class MessageEvent:
-    """What a ladder view needs about one message on a link."""
-
-    direction: str  # IN or OUT
-    peer: str  # "host:port" of the other side
-    summary: str
-    timestamp: float
-    call_id: str | None
-    message: Message | None  # None for GLI control frames
+PROTOCOL = "GctiMsg"
 
 
 class GLIProtocol(Protocol):
@@ -62,12 +49,12 @@ class GLIProtocol(Protocol):
     @param keepalive_interval: seconds; 0 or less disables sending keep-alives.
     @param dead_after: seconds with nothing received before the link is
         closed; 0 or less disables it.
-    @param observers: a list of callables taking a L{MessageEvent}.
+    @param events: the L{MessageEvents} this link reports to (default: its own).
     """
 
     def __init__(self, clock, handler, *, encoder: Encoder | None = None, decoder: Decoder | None = None,
                  keepalive_interval: float = 0, dead_after: float = 0, max_payload: int = gli.MAX_PAYLOAD,
-                 observers: list | None = None):
+                 events: MessageEvents | None = None):
         self.clock = clock
         self.handler = handler
         self.encoder = encoder or Encoder()
@@ -75,7 +62,7 @@ class GLIProtocol(Protocol):
         self.max_payload = max_payload
         self.keepalive_interval = keepalive_interval
         self.dead_after = dead_after
-        self.observers = observers if observers is not None else []
+        self.events = events if events is not None else MessageEvents()
         self._frames = gli.GLIDecoder(max_payload)
         self._idle = Timer(clock, self._idle_fired)
         self._dead = Timer(clock, self._dead_fired)
@@ -137,8 +124,9 @@ class GLIProtocol(Protocol):
         if len(payload) > self.max_payload:
             raise EncodeError(f"{msg.element} is {len(payload)} bytes, over the limit of {self.max_payload}")
         self._write(gli.encode_frame(gli.DATA, payload, self.max_payload))
-        if self.observers:
-            self._notify(MessageEvent(OUT, self.peer, msg.summary(), self.clock.seconds(), msg.CallId, msg))
+        if self.events.active:
+            self.events.emit(OUT, PROTOCOL, self.peer, None, self.clock.seconds(), msg, name=msg.element,
+                             call_ref=msg.CallId)
 
     def send_raw(self, data: bytes) -> None:
         """Write bytes as they are (fault injection, tests)."""
@@ -170,20 +158,15 @@ class GLIProtocol(Protocol):
                      call_id=e.call_id, element=e.element)
             self.handler.gli_bad_message(self, e)
             return
-        if self.observers:
-            self._notify(MessageEvent(IN, self.peer, msg.summary(), self.clock.seconds(), msg.CallId, msg))
+        if self.events.active:
+            self.events.emit(IN, PROTOCOL, self.peer, None, self.clock.seconds(), msg, name=msg.element,
+                             call_ref=msg.CallId)
         self.handler.gli_message(self, msg)
 
     def _control(self, direction: str, name: str) -> None:
-        if self.observers:
-            self._notify(MessageEvent(direction, self.peer, f"GLI {name}", self.clock.seconds(), None, None))
-
-    def _notify(self, event: MessageEvent) -> None:
-        for observer in list(self.observers):
-            try:
-                observer(event)
-            except Exception:
-                log.failure("Message observer {observer!r} failed", observer=observer)
+        if self.events.active:
+            self.events.emit(direction, PROTOCOL, self.peer, None, self.clock.seconds(), None,
+                             name=f"GLI {name}", summary=f"GLI {name}")
 
     def _arm(self) -> None:
         if self.keepalive_interval > 0:

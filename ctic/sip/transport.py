@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from twisted.internet import protocol
 from twisted.logger import Logger
 
+from ctic.events import MessageEvents
 from ctic.sip.errors import SIPParseError
 from ctic.sip.message import REASONS, Message, Request, Response
 from ctic.sip.parser import PING, DEFAULT_LIMITS, Limits, StreamParser, parse_datagram
@@ -142,7 +143,7 @@ class TransportLayer:
         self._ports = []
         self._connections: dict[Peer, SIPStreamProtocol] = {}
         self._pending: dict[Peer, list[bytes]] = {}
-        self._observers = []
+        self.events = MessageEvents()  # ladder views subscribe here
         self._ip_hosts: set = set()  # hosts Twisted's UDP write accepted (IP literals)
 
     # --- listening ---------------------------------------------------------
@@ -184,14 +185,11 @@ class TransportLayer:
         self._udp = None
         return defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in ports], consumeErrors=True)
 
-    # --- observers (ladder views); free when nobody listens ----------------
-
-    def add_observer(self, fn) -> None:
-        """C{fn(direction, peer, message)} for every message in ("in") and out ("out")."""
-        self._observers.append(fn)
-
-    def remove_observer(self, fn) -> None:
-        self._observers.remove(fn)
+    def _event(self, direction: str, peer: Peer, msg: Message) -> None:
+        """A message event for ladder views (only called while someone listens)."""
+        self.events.emit(direction, "SIP", str(peer), None, self.reactor.seconds(), msg,
+                         name=msg.method if type(msg) is Request else str(msg.status),
+                         call_ref=msg.call_id, summary=msg.summary())
 
     # --- receiving ---------------------------------------------------------
 
@@ -199,9 +197,8 @@ class TransportLayer:
         msg.source = peer
         if type(msg) is Request:
             stamp_via(msg, peer.host, peer.port)
-        if self._observers:
-            for fn in self._observers:
-                fn("in", peer, msg)
+        if self.events.active:
+            self._event("in", peer, msg)
         user = self.user
         if user is not None:
             try:
@@ -228,9 +225,8 @@ class TransportLayer:
     def send(self, msg: Message, peer: Peer) -> None:
         """Send a message to a peer, opening a stream connection if needed."""
         data = bytes(msg)
-        if self._observers:
-            for fn in self._observers:
-                fn("out", peer, msg)
+        if self.events.active:
+            self._event("out", peer, msg)
         if peer.transport == "UDP":
             if self._udp is None or self._udp.transport is None:
                 self._fail(peer, msg, "no UDP listener")

@@ -173,7 +173,7 @@ def test_keepalive_when_idle_and_dead_link_after_three_intervals():
     client.startService()
     net.flush()
     sent = []
-    client.observers.append(lambda e: sent.append(e.summary))
+    client.events.subscribe(lambda e: sent.append(e.summary))
     net.advance(5.0)
     assert sent == ["GLI KeepAliveRequest"]
     net.advance(5.0)
@@ -252,7 +252,7 @@ def test_call_ids_are_unique_across_restarts_and_message_events():
     assert a() != b() and CallIds("IVR1")() != CallIds("IVR1")()
     net, client = setup()
     seen = []
-    client.observers.append(seen.append)
+    client.events.subscribe(seen.append)
     call = client.new_call("F1", mode="front", ani="1", dnis="2")
     net.flush()
     assert [(e.direction, e.summary) for e in seen][:3] == [

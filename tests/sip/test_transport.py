@@ -171,7 +171,7 @@ def test_handler_failure_is_contained(reactor):
 def test_observers_see_in_and_out(reactor, user):
     layer, proto = udp_layer(reactor, user)
     seen = []
-    layer.add_observer(lambda d, peer, m: seen.append((d, m.summary())))
+    layer.events.subscribe(lambda e: seen.append((e.direction, e.summary)))
     proto.datagramReceived(options(), ("192.0.2.3", 5060))
     layer.send_response(make_response(user.messages[0], 200), user.messages[0])
     assert seen == [("in", "OPTIONS sip:rm@127.0.0.1 SIP/2.0"), ("out", "SIP/2.0 200 OK")]

@@ -17,6 +17,7 @@ from twisted.application.service import Service
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
+from ctic.events import MessageEvents
 from ctic.ivrserver import gli
 from ctic.ivrserver.xmlcodec import Decoder, Encoder
 from ctic.sim.ivrserver.model import SimModel
@@ -43,7 +44,7 @@ class IVRServerSim(Factory):
 
     def __init__(self, clock, model: SimModel, faults: Faults | None = None, *, encoding: str = "ISO-8859-1",
                  dtd_file: str = "IServer.dtd", keepalive_interval: float = 0, keepalive_tries: int = 1,
-                 max_payload: int = gli.MAX_PAYLOAD, client_list=(), observers: list | None = None):
+                 max_payload: int = gli.MAX_PAYLOAD, client_list=(), events=None):
         self.clock = clock
         self.model = model
         self.faults = faults or Faults()
@@ -54,7 +55,7 @@ class IVRServerSim(Factory):
         self.keepalive_tries = keepalive_tries
         self.max_payload = max_payload
         self.client_list = tuple(client_list)
-        self.observers = observers if observers is not None else []
+        self.events = events if events is not None else MessageEvents()
         self.flow_control = model.flow_control
         self.sessions: list[SimSession] = []
         self.calls: dict = {}
@@ -75,7 +76,7 @@ class IVRServerSim(Factory):
         link = SimLink(self.clock, session, encoder=self.encoder, decoder=self.decoder,
                        keepalive_interval=interval if interval > 0 else 0,
                        dead_after=interval * (self.keepalive_tries + 1) if interval > 0 else 0,
-                       max_payload=self.max_payload, observers=self.observers)
+                       max_payload=self.max_payload, events=self.events)
         link.write_chunk = self.faults.write_chunk
         self.sessions.append(session)
         return link

@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from ctic.framing import FramingError
 from ctic.icm import constants as C
 from ctic.icm.codec import Codec, DecodeError, base, sc
-from ctic.icm.events import MessageEvents
+from ctic.icm.events import MessageEvents, dialogue_ref
 from ctic.sim.vrupg.treatment import pick
 from ctic.timers import Timer
 
@@ -378,7 +378,7 @@ class SimPG:
     def emit(self, direction, side, msg):
         if self.events.active:
             self.events.emit(direction, "GED-125", f"{self.settings.name}/{side.label}", self.settings.name,
-                             self.clock.seconds(), msg)
+                             self.clock.seconds(), msg, call_ref=dialogue_ref(msg))
 
     # --- sides ------------------------------------------------------------------------------------
 
