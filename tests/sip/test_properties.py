@@ -5,7 +5,7 @@ truncated real messages raise nothing but SIPParseError (datagram and stream).
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctic.sip.errors import SIPParseError
