@@ -46,6 +46,8 @@ def sip_section(udp_port=5060, tcp_port=5060, tls_port=None) -> Section:
             Option("max-headers", integer(8, 4096), 128, "most header fields in one message (more: 400)"),
             Option("tcp-idle-timeout", number(1), 300.0, "seconds before an idle TCP/TLS connection is closed"),
             Option("max-connections", integer(1), 1024, "most TCP/TLS connections open at once"),
+            Option("udp-buffer", integer(0), 4194304,
+                   "UDP socket receive/send buffer, bytes (0: the system default; capped by net.core.rmem_max)"),
             Option("max-transactions", integer(1), 100000,
                    "most SIP transactions in progress; beyond it new requests get 503 with Retry-After"),
             Option("t1", number(0.01), 0.5, "RFC 3261 T1 (RTT estimate), seconds"),
@@ -68,6 +70,7 @@ def transport_config(values) -> TransportConfig:
         limits=Limits(max_message_size=values["max-message-size"], max_headers=values["max-headers"]),
         tcp_idle_timeout=values["tcp-idle-timeout"],
         max_connections=values["max-connections"],
+        udp_buffer=values["udp-buffer"],
         udp_max_datagram=max(values["max-message-size"], 65535),
     )
 

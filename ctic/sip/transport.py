@@ -17,6 +17,7 @@ The reactor is passed in; nothing here imports the global one.
 from __future__ import annotations
 
 import hashlib
+import socket
 from dataclasses import dataclass, field
 
 from twisted.internet import protocol
@@ -62,6 +63,7 @@ class TransportConfig:
     max_connections: int = 1024
     udp_max_datagram: int = 65535
     tcp_connect_timeout: float = 10.0
+    udp_buffer: int = 4 * 1024 * 1024
 
 
 def stamp_via(request: Request, host: str, port: int) -> None:
@@ -152,6 +154,7 @@ class TransportLayer:
         proto = SIPDatagramProtocol(self)
         p = self.reactor.listenUDP(port, proto, interface=interface, maxPacketSize=self.config.udp_max_datagram)
         self._ports.append(p)
+        _size_buffers(p, self.config.udp_buffer)
         if self._udp is None:
             self._udp = proto
         return self._advertise("UDP", p, interface)
@@ -317,6 +320,23 @@ class TransportLayer:
     @property
     def connection_count(self) -> int:
         return len(self._connections)
+
+
+def _size_buffers(port, size: int) -> None:
+    """
+    Give a UDP socket room for bursts.  With the usual 208 KiB default a
+    pause of a few tens of milliseconds at several hundred calls per second
+    overflows the receive queue, and the kernel drops requests that SIPp then
+    retransmits 500 ms later.  The kernel caps the size at net.core.rmem_max.
+    """
+    sock = getattr(port, "socket", None)
+    if sock is None or size <= 0:
+        return
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+        except OSError as e:
+            log.warn("Could not size the UDP socket buffer to {size}: {error}", size=size, error=str(e))
 
 
 class SIPDatagramProtocol(protocol.DatagramProtocol):

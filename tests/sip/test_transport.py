@@ -391,3 +391,25 @@ def test_tls_loopback_options_gets_200(tmp_path, mutual):
     (resp,) = result
     assert resp.status == 200 and resp.headers.get("allow")
     assert resp.top_via.transport == "TLS" and resp.top_via.branch == "z9hG4bKtls"
+
+
+
+def test_udp_socket_buffers_are_sized_for_bursts():
+    """The listener's socket gets the configured buffers (the kernel may cap them at rmem_max)."""
+    import socket as _socket
+
+    from ctic.sip.transport import _size_buffers
+
+    class Port:
+        def __init__(self):
+            self.socket = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+
+    small, big = Port(), Port()
+    try:
+        _size_buffers(small, 0)  # 0: leave the system default
+        _size_buffers(big, 1024 * 1024)
+        get = lambda port: port.socket.getsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF)
+        assert get(big) > get(small)
+    finally:
+        small.socket.close()
+        big.socket.close()
