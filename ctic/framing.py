@@ -16,6 +16,9 @@ class FramingError(Exception):
     def __init__(self, reason: str, length: int | None = None):
         self.reason = reason
         self.length = length
+        # Whole frames cut from the same read before the fault: the caller
+        # handles them, then resets the link.
+        self.frames: list = []
         super().__init__(reason)
 
 
@@ -49,18 +52,21 @@ class FrameBuffer:
         header_size = self._header_size
         start = 0
         end = len(buf)
-        while end - start >= header_size:
-            size = self._frame_size(bytes(buf[start:start + header_size]))
-            if size < header_size:
-                del buf[:start]
-                raise FramingError(f"frame length {size} is shorter than its header", size)
-            if size > self._max_frame:
-                del buf[:start]
-                raise FramingError(f"frame length {size} exceeds the limit of {self._max_frame}", size)
-            if end - start < size:
-                break
-            frames.append(bytes(buf[start:start + size]))
-            start += size
+        try:
+            while end - start >= header_size:
+                size = self._frame_size(bytes(buf[start:start + header_size]))
+                if size < header_size:
+                    raise FramingError(f"frame length {size} is shorter than its header", size)
+                if size > self._max_frame:
+                    raise FramingError(f"frame length {size} exceeds the limit of {self._max_frame}", size)
+                if end - start < size:
+                    break
+                frames.append(bytes(buf[start:start + size]))
+                start += size
+        except FramingError as e:
+            del buf[:start]
+            e.frames = frames
+            raise
         if start:
             del buf[:start]
         return frames

@@ -74,3 +74,22 @@ def test_a_failing_timer_callback_is_logged_not_raised_into_the_reactor():
         assert_no_pending_calls(clock)
     finally:
         globalLogPublisher.removeObserver(events.append)
+
+
+def test_frames_before_a_fatal_header_in_the_same_read_are_kept():
+    fb = ged_like()
+    wire = frame(b"first") + frame(b"second") + struct.pack("!II", 5000, 1)
+    with pytest.raises(FramingError) as e:
+        fb.feed(wire)
+    assert e.value.frames == [frame(b"first"), frame(b"second")]
+
+
+def test_gli_decoder_hands_over_frames_before_the_fault():
+    from ctic.ivrserver import gli
+
+    dec = gli.GLIDecoder()
+    good = gli.encode_frame(gli.DATA, b"<GctiMsg/>")
+    bad = b"\x00\x07\x00\x02\x02\x00"  # an unknown GLI message type: framing lost
+    with pytest.raises(FramingError) as e:
+        dec.feed(good + bad)
+    assert [f.payload for f in e.value.frames] == [b"<GctiMsg/>"]

@@ -86,11 +86,11 @@ class VRUSession:
     def dataReceived(self, data: bytes) -> None:
         if self.state == CLOSED:
             return
+        fatal = None
         try:
             frames = self.frames.feed(data)
         except FramingError as e:
-            self._protocolFailure(f"framing lost: {e.reason}", length=e.length)
-            return
+            frames, fatal = e.frames, e  # handle what came before the fault, then reset
         for frame in frames:
             if self.state == CLOSED:
                 return
@@ -105,6 +105,8 @@ class VRUSession:
                 self._protocolFailure(str(e))
                 return
             self.messageReceived(msg)
+        if fatal is not None and self.state != CLOSED:
+            self._protocolFailure(f"framing lost: {fatal.reason}", length=fatal.length)
 
     def messageReceived(self, msg: Message) -> None:
         self.last_received = self.clock.seconds()

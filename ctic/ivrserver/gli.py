@@ -120,8 +120,17 @@ class GLIDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list:
+        try:
+            raws = self._buffer.feed(data)
+        except FramingError as e:
+            e.frames = self._frames(e.frames)
+            raise
+        return self._frames(raws)
+
+    @staticmethod
+    def _frames(raws) -> list:
         out = []
-        for raw in self._buffer.feed(data):
+        for raw in raws:
             version = raw[4]
             application_id = raw[5]
             if version != GLI_VERSION or application_id != GLI_APPLICATION_ID:

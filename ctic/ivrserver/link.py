@@ -81,13 +81,18 @@ class GLIProtocol(Protocol):
 
     def dataReceived(self, data: bytes):
         self._arm()
+        fatal = None
         try:
             frames = self._frames.feed(data)
         except FramingError as e:
-            log.warn("GLI framing lost with {peer}: {reason}; closing the link", peer=self.peer, reason=e.reason)
+            frames, fatal = e.frames, e  # handle what came before the fault, then close
+        self._handle_frames(frames)
+        if fatal is not None:
+            log.warn("GLI framing lost with {peer}: {reason}; closing the link", peer=self.peer, reason=fatal.reason)
             self._frames.clear()
-            self.abort(f"framing lost: {e.reason}")
-            return
+            self.abort(f"framing lost: {fatal.reason}")
+
+    def _handle_frames(self, frames) -> None:
         for frame in frames:
             if not self.connected:
                 return

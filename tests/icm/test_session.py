@@ -186,3 +186,18 @@ def test_a_failing_ladder_observer_does_not_break_the_session():
     w.advance(6)  # a PG heartbeat in, its answer out, both through the broken observer
     assert w.link.ready and w.names()[-2:] == ["HEARTBEAT_REQ", "HEARTBEAT_CONF"]
     unsubscribe()
+
+
+def test_a_message_before_a_fatal_frame_in_the_same_read_is_still_handled():
+    """The heartbeat that arrived with the garbage is answered, then the session is reset."""
+    import struct
+
+    w = Wire()
+    c = w.connections["A"]
+    w.pump()
+    heartbeat = Codec().encode(base(C.HEARTBEAT_REQ, InvokeID=42))
+    c.to_vru.append(heartbeat + struct.pack("!II", 10_000_000, 1))
+    w.pump()
+    out = [(e.name, e.message.fixed.get("InvokeID")) for e in w.ladder if e.direction == "out"]
+    assert ("HEARTBEAT_CONF", 42) in out
+    assert w.names("out")[-1] == "FAILURE_EVENT" and not w.link.ready
