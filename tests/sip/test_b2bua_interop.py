@@ -168,8 +168,8 @@ class B2BUAWithSIPp(unittest.TestCase):
         # 5% of the messages each SIPp sends or receives are dropped; both the
         # B2BUA's and SIPp's retransmissions must recover every call.
         seen = collections.Counter()
-        self.layer.add_observer(lambda direction, peer, msg: seen.update([(direction, msg.summary(),
-                                                                          msg.call_id, str(msg.cseq))]))
+        self.layer.events.subscribe(lambda e: seen.update([(e.direction, e.summary, e.call_id,
+                                                            str(e.message.cseq))]))
         await self.run_calls("u1", 40, 20, uac_extra=["-lost", "5", "-recv_timeout", "20000"],
                              uas_extra=["-lost", "5"], wall=35)
         self.assertEqual(len(self.logic.ended), 40)
