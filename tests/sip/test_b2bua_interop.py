@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -102,7 +103,7 @@ class B2BUAWithSIPp(unittest.TestCase):
         self.logic.target = f"sip:service@127.0.0.1:{self.uas_port}{tcp}"
 
     async def run_calls(self, transport, calls, rate, uac=("-sn", "uac"), uas=("-sn", "uas"),
-                        uac_extra=(), uas_extra=(), uas_transport=None, wall=30, clean=True):
+                        uac_extra=(), uas_extra=(), uas_transport=None, wall=30, clean=True, strict_uas=True):
         """Run SIPp uas and uac to completion; both must exit 0 (every call succeeded)."""
         self.target(transport)
         common = ["-i", "127.0.0.1", "-m", str(calls), "-nostdin", "-trace_err",
@@ -115,6 +116,12 @@ class B2BUAWithSIPp(unittest.TestCase):
                        "-error_file", str(self.work / "uac-errors.log"), *uac_extra], self.work)
         uac_code = await client.done
         uas_code = await server.done
+        if not strict_uas and uas_code != 0:
+            # The callee may time out on its own bookkeeping (see _lossy); it must
+            # still have failed no call.
+            failed = re.findall(rb"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", server.output)
+            self.assertEqual(failed[-1:], [b"0"], f"uas: {server.output[-1500:]!r}\n{self.errors()}")
+            uas_code = 0
         self.assertEqual((uac_code, uas_code), (0, 0),
                          f"uac: {client.output[-1500:]!r}\nuas: {server.output[-1500:]!r}\n{self.errors()}")
         if clean:
@@ -179,9 +186,13 @@ class B2BUAWithSIPp(unittest.TestCase):
         # The callee answers without a 180: SIPp re-answers a retransmitted
         # INVITE only when it sent one message since, so a lost 180 and 200
         # would make SIPp itself abort the call (see uas_lossy.xml).
+        # Every call must succeed for the caller.  The callee's own count is
+        # checked for failures only: about one run in twenty, SIPp's uas keeps
+        # one call open after our BYE reached it while it still waited for an
+        # ACK (both lost), and times out although the call completed end to end.
         await self.run_calls("u1", 40, 20, uas=("-sf", str(SCENARIOS / "uas_lossy.xml")),
                              uac_extra=["-lost", "5", "-recv_timeout", "20000"],
-                             uas_extra=["-lost", "5"], wall=35, clean=False)
+                             uas_extra=["-lost", "5"], wall=35, clean=False, strict_uas=False)
         self.assertEqual(len(self.logic.ended), 40)
         txns = self.b2bua.txns
         ok = await until(lambda: not self.b2bua.calls and not len(self.b2bua.dialogs), 10)
@@ -189,7 +200,10 @@ class B2BUAWithSIPp(unittest.TestCase):
         # What is left only absorbs retransmissions until its 32 s timer: end it now.
         waiting = ("completed", "confirmed", "accepted", "terminated")
         left = list(txns.client.values()) + list(txns.server.values())
-        self.assertEqual([t for t in left if t.state not in waiting], [])
+        # A BYE may still be retransmitted to a callee that stopped answering
+        # (the SIPp case above); anything else must be done.
+        self.assertEqual([t for t in left if t.state not in waiting
+                          and not (t in txns.client.values() and t.request.method == "BYE")], [])
         for t in left:
             t.terminate()
         self.assertEqual(self.b2bua._by_b_call_id, {})
