@@ -18,18 +18,43 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-RFC4475 = SHARED / "data" / "rfc4475"
-IVR_WIRE = SHARED / "data" / "ivr-server-wire"
+DATA = ROOT / "tests" / "data"
+RFC4475 = DATA / "rfc4475"
+IVR_WIRE = DATA / "ivr-server-wire"
+
+
+def in_ci() -> bool:
+    """CI sets CI=true; there every outside tool must be present."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def requires_tool(name: str):
-    """Skip (with the reason) when an outside tool is missing; CI installs them all."""
-    return pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} is not installed (apt-get install it)")
+    """
+    Mark a test that needs an outside tool.  Outside CI a missing tool skips
+    the test with the reason; in CI (which installs them all) it fails it
+    (tests/conftest.py applies the mark).
+    """
+    return pytest.mark.requires_tool(name)
 
 
-def requires_path(path: Path):
-    return pytest.mark.skipif(not path.exists(), reason=f"{path} is not present")
+def need_tool(name: str) -> str:
+    """
+    The path of an outside tool, from inside a running test: when it is
+    missing, skip the test (outside CI) or fail it (in CI).
+    """
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} is not installed (apt-get install it)"
+        if in_ci():
+            pytest.fail(f"CI must install every outside tool: {reason}", pytrace=False)
+        pytest.skip(reason)
+    return path
+
+
+def check_tools(item) -> None:
+    """The C{requires_tool} rule for one collected test."""
+    for mark in item.iter_markers("requires_tool"):
+        need_tool(*mark.args)
 
 
 def free_port(kind=socket.SOCK_STREAM) -> int:

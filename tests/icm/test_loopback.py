@@ -21,7 +21,7 @@ from ctic.sim.vrupg.protocol import SimPGService
 from ctic.sim.vrupg.treatment import Treatment, parse_steps
 from tests.icm.harness import Recorder
 from tests.icm.pcap import PcapWriter
-from tests.support import free_port
+from tests.support import free_port, requires_tool
 
 
 async def until(predicate, timeout=5.0):
@@ -62,6 +62,7 @@ class LoopbackTests(unittest.TestCase):
     def tearDown(self):
         return defer.ensureDeferred(self._tearDown())
 
+    @requires_tool("tshark")
     def test_session_calls_takeover_and_tshark(self):
         return defer.ensureDeferred(self._flow())
 
@@ -99,11 +100,7 @@ class LoopbackTests(unittest.TestCase):
         self.check_with_tshark()
 
     def check_with_tshark(self):
-        import shutil
         import tempfile
-
-        if shutil.which("tshark") is None:
-            raise unittest.SkipTest("tshark is not installed (apt-get install it)")
         codec = Codec()
         pcap = PcapWriter()
         server = ("127.0.0.1", self.port)

@@ -23,10 +23,9 @@ from pathlib import Path
 import pytest
 
 from tests.sip.corpus import ANSWER, INVALID, RESPONSES, every_name, load
-from tests.support import RFC4475, free_port, requires_path, requires_tool, twistd
+from tests.support import RFC4475, free_port, requires_tool, twistd
 
 HERE = Path(__file__).parent
-pytestmark = requires_path(RFC4475)
 
 CONFIG = """\
 [sip]

@@ -23,11 +23,11 @@ from twisted.trial import unittest
 
 from ctic.sip.proxy import Forward, Proxy
 from ctic.sip.transport import Peer, TransportLayer
-from tests.support import free_port
+from tests.support import free_port, requires_tool
 
 HERE = Path(__file__).parent
 SCENARIOS = HERE / "scenarios"
-SIPP = shutil.which("sipp")
+SIPP = shutil.which("sipp") or "sipp"
 
 
 class SIPpRouter:
@@ -73,12 +73,11 @@ def _sleep(seconds):
     return task.deferLater(reactor, seconds, lambda: None)
 
 
+@requires_tool("sipp")
 class ProxyBetweenSIPp(unittest.TestCase):
     timeout = 90
 
     def setUp(self):
-        if SIPP is None:
-            raise unittest.SkipTest("sipp is not installed (apt-get install sip-tester)")
         self.tmp = Path(tempfile.mkdtemp(prefix="ctic-proxy-interop-"))
         self.addCleanup(shutil.rmtree, self.tmp, True)
 

@@ -9,7 +9,7 @@ from ctic.sip.parser import parse_datagram
 from ctic.sip.responder import ALLOW, StatelessResponder
 from ctic.sip.transport import SIPDatagramProtocol, TransportLayer
 from tests.sip.corpus import ANSWER, INVALID, RESPONSES, load
-from tests.support import RFC4475, requires_path
+from tests.support import RFC4475
 
 
 class Node:
@@ -92,7 +92,6 @@ def test_tel_uri_is_acceptable():
     assert r.status == 200
 
 
-@requires_path(RFC4475)
 @pytest.mark.parametrize("name", sorted(ANSWER))
 def test_corpus_requests(name):
     node = Node()
@@ -107,7 +106,6 @@ def test_corpus_requests(name):
     assert [v.branch for v in r.via] == [v.branch for v in request.via]
 
 
-@requires_path(RFC4475)
 @pytest.mark.parametrize("name", [n for n in INVALID if n not in RESPONSES])
 def test_corpus_invalid_requests(name):
     # The answer echoes the sender's own (maybe malformed) headers: read its status line.
@@ -120,7 +118,6 @@ def test_corpus_invalid_requests(name):
     assert r.startswith(b"SIP/2.0 %d " % status) and b"\r\nWarning: 399 ctic " in r
 
 
-@requires_path(RFC4475)
 @pytest.mark.parametrize("name", RESPONSES)
 def test_corpus_responses_dropped(name):
     assert Node().receive(load(name)) == []

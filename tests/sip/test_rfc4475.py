@@ -16,9 +16,8 @@ from ctic.sip.parser import PING, StreamParser, parse_datagram
 from ctic.sip.transport import error_response_bytes
 from ctic.sip.uri import SIPURI, unescape
 from tests.sip.corpus import INCOMPLETE, INVALID, RESPONSES, SEMANTIC, VALID, load
-from tests.support import RFC4475, requires_path
+from tests.support import RFC4475
 
-pytestmark = requires_path(RFC4475)
 
 GOOD = VALID + SEMANTIC
 
