@@ -426,7 +426,7 @@ def _section_values(path, name, sec: Section, raw: dict[str, str]) -> SectionVal
 
 
 def rst_table(schemas: Iterable[Schema]) -> str:
-    """The README's option table (reStructuredText list-table)."""
+    """The option reference's table (reStructuredText list-table, docs/options.rst)."""
     lines = [
         ".. list-table::",
         "   :header-rows: 1",
@@ -481,6 +481,15 @@ if __name__ == "__main__":  # pragma: no cover - documentation helper
 
     if sys.argv[1:] == ["--table"]:
         sys.stdout.write(rst_table(all_schemas()))
+    elif sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        # Rewrite the table between the markers of a reStructuredText file.
+        path = sys.argv[2]
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        begin, end = ".. BEGIN OPTIONS TABLE\n", ".. END OPTIONS TABLE"
+        head, tail = text[: text.index(begin) + len(begin)], text[text.index(end):]
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(head + "\n" + rst_table(all_schemas()) + "\n" + tail)
     else:
-        sys.stderr.write("usage: python -m ctic.config --table\n")
+        sys.stderr.write("usage: python -m ctic.config --table | --write docs/options.rst\n")
         sys.exit(2)
