@@ -1,9 +1,10 @@
 """
 Wait until a SIP server answers OPTIONS over UDP with a final response:
-``python3 .ci/options_ping.py HOST PORT TIMEOUT``.  Exit 0 on an answer,
-1 on time-out.  Standard library only (it runs before ctic is installed).
+``python3 .ci/options_ping.py HOST PORT TIMEOUT [PID]``.  Exit 0 on an
+answer, 1 on time-out or when process PID (the server) has exited.  Standard library only (it runs before ctic is installed).
 """
 
+import os
 import socket
 import sys
 import time
@@ -24,12 +25,25 @@ def options(host: str, port: int, local: tuple) -> bytes:
     ).encode()
 
 
-def main(host: str, port: str, timeout: str) -> int:
+def alive(pid: str | None) -> bool:
+    if pid is None:
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def main(host: str, port: str, timeout: str, pid: str | None = None) -> int:
     deadline = time.monotonic() + float(timeout)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((host, 0))
         s.settimeout(0.5)
         while time.monotonic() < deadline:
+            if not alive(pid):
+                print(f"ci: the server (pid {pid}) exited before answering OPTIONS")
+                return 1
             s.sendto(options(host, int(port), s.getsockname()), (host, int(port)))
             try:
                 answer = s.recv(65535)

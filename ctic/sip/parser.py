@@ -389,6 +389,11 @@ class StreamParser:
     def buffered(self) -> int:
         return len(self._buf)
 
+    @property
+    def in_message(self) -> bool:
+        """Part of a message has arrived (keep-alive CRLFs do not count)."""
+        return bool(self._buf) and bool(self._buf.strip(b"\r\n"))
+
     def feed(self, data: bytes) -> list:
         buf = self._buf + data if self._buf else data
         events = []

@@ -61,6 +61,8 @@ class TransportConfig:
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     tcp_idle_timeout: float = 300.0
     max_connections: int = 1024
+    max_connections_per_source: int = 128
+    tcp_message_deadline: float = 5.0
     udp_max_datagram: int = 65535
     tcp_connect_timeout: float = 10.0
     udp_buffer: int = 4 * 1024 * 1024
@@ -144,6 +146,8 @@ class TransportLayer:
         self._udp = None
         self._ports = []
         self._connections: dict[Peer, SIPStreamProtocol] = {}
+        self._per_source: dict[str, int] = {}  # inbound connections by source address
+        self.evicted = 0  # connections closed to make room (for metrics)
         self._pending: dict[Peer, list[bytes]] = {}
         self.events = MessageEvents()  # ladder views subscribe here
         self._ip_hosts: set = set()  # hosts Twisted's UDP write accepted (IP literals)
@@ -310,16 +314,53 @@ class TransportLayer:
 
     def _register(self, conn: "SIPStreamProtocol") -> None:
         self._connections[conn.peer] = conn
+        if conn.inbound:
+            self._per_source[conn.peer.host] = self._per_source.get(conn.peer.host, 0) + 1
         for data, msg in self._pending.pop(conn.peer, []):
             conn.write(data)
 
     def _unregister(self, conn: "SIPStreamProtocol") -> None:
         if self._connections.get(conn.peer) is conn:
             del self._connections[conn.peer]
+            if conn.inbound:
+                left = self._per_source[conn.peer.host] - 1
+                if left:
+                    self._per_source[conn.peer.host] = left
+                else:
+                    del self._per_source[conn.peer.host]
 
     @property
     def connection_count(self) -> int:
         return len(self._connections)
+
+    def make_room(self, host: str) -> bool:
+        """
+        Before accepting a connection from C{host}: when a cap is reached,
+        close the slowest inbound connection in its scope (that source's for
+        the per-source cap, any for the global one) and return C{True}; return
+        C{False} when no inbound connection can be closed.  The slowest is the
+        one furthest into a message it has not finished (a slowloris peer),
+        else the one idle longest, so peers that finish their messages keep
+        being served (ours; see README, "Limits").
+        """
+        config = self.config
+        if self._per_source.get(host, 0) >= config.max_connections_per_source:
+            if not self._evict([c for c in self._connections.values() if c.inbound and c.peer.host == host]):
+                return False
+        if len(self._connections) >= config.max_connections:
+            return self._evict([c for c in self._connections.values() if c.inbound])
+        return True
+
+    def _evict(self, candidates: list) -> bool:
+        if not candidates:
+            return False
+        victim = min(candidates, key=SIPStreamProtocol.eviction_key)
+        log.warn("Closing {peer} to make room: {why}", peer=str(victim.peer),
+                 why="slow message" if victim.message_started is not None else "idle longest")
+        self.evicted += 1
+        self._unregister(victim)
+        victim.transport.abortConnection()
+        return True
 
 
 def _size_buffers(port, size: int) -> None:
@@ -361,14 +402,24 @@ class SIPDatagramProtocol(protocol.DatagramProtocol):
 
 
 class SIPStreamProtocol(protocol.Protocol):
-    """TCP or TLS: Content-Length framing, keep-alives, idle close."""
+    """TCP or TLS: Content-Length framing, keep-alives, idle close, message deadline."""
 
     def __init__(self, layer: TransportLayer, transport_name: str, peer: Peer | None = None):
         self.layer = layer
         self.transport_name = transport_name
         self.peer = peer
+        self.inbound = peer is None  # accepted by a listener, not connected by us
         self.parser = StreamParser(layer.config.limits)
         self.idle = Timer(layer.reactor, self._idle)
+        self.deadline = Timer(layer.reactor, self._too_slow)
+        self.message_started: float | None = None  # when the unfinished message's first byte came
+        self.last_activity = layer.reactor.seconds()
+
+    def eviction_key(self):
+        """Sorts the connection to close first first (see L{TransportLayer.make_room})."""
+        if self.message_started is not None:
+            return (0, self.message_started)
+        return (1, self.last_activity)
 
     def connectionMade(self):
         if self.peer is None:
@@ -390,9 +441,24 @@ class SIPStreamProtocol(protocol.Protocol):
             self._handle(err.framed)
             self.layer._bad(err, self.peer, self.transport.write)
             log.warn("Closing {peer}: stream framing lost", peer=str(self.peer))
+            self._stop_deadline()
             self.transport.loseConnection()
             return
+        if events:
+            self.last_activity = self.layer.reactor.seconds()
+        # A message has a deadline from its first byte; one that finished
+        # in this read and left the start of the next restarts it.
+        if self.parser.in_message:
+            if events or self.message_started is None:
+                self.message_started = self.layer.reactor.seconds()
+                self.deadline.start(self.layer.config.tcp_message_deadline)
+        elif self.message_started is not None:
+            self._stop_deadline()
         self._handle(events)
+
+    def _stop_deadline(self):
+        self.message_started = None
+        self.deadline.cancel()
 
     def _handle(self, events) -> None:
         for event in events:
@@ -403,17 +469,25 @@ class SIPStreamProtocol(protocol.Protocol):
             else:
                 self.layer._received(event, self.peer)
 
+    def _too_slow(self):
+        log.warn("Closing {peer}: no whole message {deadline} s after its first byte ({buffered} bytes buffered)",
+                 peer=str(self.peer), deadline=self.layer.config.tcp_message_deadline,
+                 buffered=self.parser.buffered)
+        self.message_started = None
+        self.transport.abortConnection()
+
     def _idle(self):
         log.info("Closing idle {peer}", peer=str(self.peer))
         self.transport.loseConnection()
 
     def connectionLost(self, reason=None):
         self.idle.cancel()
+        self.deadline.cancel()
         self.layer._unregister(self)
 
 
 class SIPStreamFactory(protocol.Factory):
-    """Accepts TCP/TLS connections up to the configured bound."""
+    """Accepts TCP/TLS connections, making room past the caps (L{TransportLayer.make_room})."""
 
     noisy = False
 
@@ -422,7 +496,7 @@ class SIPStreamFactory(protocol.Factory):
         self.transport_name = transport_name
 
     def buildProtocol(self, addr):
-        if self.layer.connection_count >= self.layer.config.max_connections:
+        if not self.layer.make_room(addr.host):
             log.warn(
                 "Refused {transport} connection from {host}: {limit} connections open",
                 transport=self.transport_name, host=addr.host, limit=self.layer.config.max_connections,

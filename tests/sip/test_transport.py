@@ -15,7 +15,7 @@ from twisted.internet.testing import FakeDatagramTransport, MemoryReactorClock, 
 from ctic.sip.message import make_response
 from ctic.sip.parser import Limits, StreamParser, parse_datagram
 from ctic.sip.transport import (
-    Peer, SIPDatagramProtocol, SIPStreamFactory, TransportConfig, TransportLayer,
+    Peer, SIPDatagramProtocol, SIPStreamFactory, SIPStreamProtocol, TransportConfig, TransportLayer,
 )
 from tests.support import assert_no_pending_calls
 
@@ -288,16 +288,94 @@ def test_idle_close_and_no_timer_left(reactor, user):
     assert_no_pending_calls(reactor)
 
 
-def test_connection_bound(reactor, user):
+def test_connection_bound_closes_the_idle_longest(reactor, user):
     layer = TransportLayer(reactor, user, TransportConfig(max_connections=2))
     first = stream(layer, port=1)
-    stream(layer, port=2)
-    assert stream(layer, port=3) == (None, None)
-    assert layer.connection_count == 2
-    close(first[0], (first[1].loseConnection(), first[1])[1])
-    assert stream(layer, port=4)[0] is not None
-    for p in list(layer._connections.values()):
-        p.connectionLost(None)
+    reactor.advance(1)
+    second = stream(layer, port=2)
+    reactor.advance(1)
+    first[0].dataReceived(options(b"SIP/2.0/TCP h;branch=z9hG4bKb1"))  # first is now the fresher
+    third = stream(layer, port=3)
+    assert third[0] is not None and second[1].disconnecting and not first[1].disconnecting
+    assert layer.connection_count == 2 and layer.evicted == 1
+    for proto, transport in (first, second, third):
+        proto.connectionLost(None)
+    assert layer.connection_count == 0
+    assert_no_pending_calls(reactor)
+
+
+def test_connection_bound_closes_a_slow_sender_first(reactor, user):
+    """Slowloris: a peer in the middle of a message goes before an idle one."""
+    layer = TransportLayer(reactor, user, TransportConfig(max_connections=2))
+    idle = stream(layer, port=1)
+    reactor.advance(1)
+    slow = stream(layer, port=2)
+    slow[0].dataReceived(b"OPTIONS sip:x SIP/2.0\r\nVia: ")
+    new = stream(layer, port=3)
+    assert new[0] is not None and slow[1].disconnecting and not idle[1].disconnecting
+    for proto, transport in (idle, slow, new):
+        proto.connectionLost(None)
+    assert_no_pending_calls(reactor)
+
+
+def test_per_source_bound_closes_that_sources_slowest(reactor, user):
+    layer = TransportLayer(reactor, user, TransportConfig(max_connections_per_source=2))
+    other = stream(layer, host="192.0.2.9", port=1)
+    reactor.advance(1)
+    a = stream(layer, port=2)
+    reactor.advance(1)
+    b = stream(layer, port=3)
+    c = stream(layer, port=4)  # third from 192.0.2.50: its idle-longest goes
+    assert c[0] is not None and a[1].disconnecting and not b[1].disconnecting and not other[1].disconnecting
+    assert layer._per_source == {"192.0.2.9": 1, "192.0.2.50": 2}
+    for proto, transport in (other, a, b, c):
+        proto.connectionLost(None)
+    assert layer._per_source == {} and layer.connection_count == 0
+    assert_no_pending_calls(reactor)
+
+
+def test_outbound_connections_are_never_closed_to_make_room(reactor, user):
+    layer = TransportLayer(reactor, user, TransportConfig(max_connections=1))
+    out = SIPStreamProtocol(layer, "TCP", Peer("TCP", "192.0.2.7", 5060))
+    out_transport = StringTransport()
+    out.makeConnection(out_transport)
+    assert stream(layer, port=2) == (None, None)
+    assert not out_transport.disconnecting
+    out.connectionLost(None)
+    assert_no_pending_calls(reactor)
+
+
+def test_message_deadline_closes_a_trickling_peer(reactor, user):
+    layer = TransportLayer(reactor, user, TransportConfig(tcp_message_deadline=5))
+    proto, transport = stream(layer)
+    for byte in b"OPTIONS sip:rm@127.0.0.1 SIP/2.0\r\n":  # 34 bytes, 0.3 s apart
+        proto.dataReceived(bytes([byte]))
+        reactor.advance(0.3)
+        if transport.disconnecting:
+            break
+    assert transport.disconnecting and user.messages == []
+    proto.connectionLost(None)
+    assert_no_pending_calls(reactor)
+
+
+def test_message_deadline_restarts_per_message_and_ignores_keepalives(reactor, user):
+    layer = TransportLayer(reactor, user, TransportConfig(tcp_message_deadline=5))
+    proto, transport = stream(layer)
+    proto.dataReceived(b"\r\n")  # half a keep-alive: no message has begun
+    reactor.advance(10)
+    assert not transport.disconnecting
+    proto.dataReceived(b"\r\n")
+    msg = options(b"SIP/2.0/TCP h;branch=z9hG4bKd1")
+    half = len(msg) // 2
+    proto.dataReceived(msg[:half])
+    for _ in range(3):
+        # Each read finishes one message and starts the next: 4 s on each, 12 s in all.
+        reactor.advance(4)
+        proto.dataReceived(msg[half:] + msg[:half])
+    assert not transport.disconnecting and len(user.messages) == 3
+    reactor.advance(5)
+    assert transport.disconnecting
+    proto.connectionLost(None)
     assert_no_pending_calls(reactor)
 
 
