@@ -20,9 +20,7 @@ dependency.  Prints figures; asserts nothing about time.
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,23 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sipp_load import ANSWER_UAS, PASS, bench_sippy, free_port, ramp, require_sipp, start_uas, stop, wait_udp_bound  # noqa: E402
+from sipp_load import ANSWER_UAS, PASS, bench_sippy, free_port, ramp, require_sipp, start_rm, start_uas, stop, wait_udp_bound  # noqa: E402
 
 
 def bench_ctic(work, rates, seconds, deadline):
     rm_port, mcp_port = free_port(), free_port()
     db = work / "var" / "cdr.sqlite"
-    text = (ROOT / "etc" / "rm.ini").read_text()
-    text = text.replace("udp-port = 5060", f"udp-port = {rm_port}").replace("tcp-port = 5060", f"tcp-port = {rm_port}")
-    text = text.replace("127.0.0.1:5090", f"127.0.0.1:{mcp_port}")
-    text = text.replace("sqlite-path = var/rm-cdr.sqlite", f"sqlite-path = {db}")
-    config = work / "rm.ini"
-    config.write_text(text)
     uas = start_uas(work, mcp_port, ANSWER_UAS)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    rm = subprocess.Popen([sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
-                           "--pidfile=", "--logfile=" + str(work / "rm.log"), "gvp-rm", "--config", str(config)],
-                          cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rm = start_rm(work, rm_port, mcp_port)
     seen = [0]
 
     def cdr_rows():

@@ -110,6 +110,23 @@ def stop(proc):
             proc.wait()
 
 
+def start_rm(work: Path, rm_port: int, mcp_port: int, log_name: str = "rm.log") -> subprocess.Popen:
+    """A gvp-rm process on the shipped etc/rm.ini semantics, on the given ports, CDRs in C{work}/var."""
+    import os
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "etc" / "rm.ini").read_text()
+    text = text.replace("udp-port = 5060", f"udp-port = {rm_port}").replace("tcp-port = 5060", f"tcp-port = {rm_port}")
+    text = text.replace("127.0.0.1:5090", f"127.0.0.1:{mcp_port}")
+    text = text.replace("sqlite-path = var/rm-cdr.sqlite", f"sqlite-path = {work / 'var' / 'cdr.sqlite'}")
+    config = work / "rm.ini"
+    config.write_text(text)
+    env = dict(os.environ, PYTHONPATH=str(root))
+    return subprocess.Popen([sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
+                             "--pidfile=", "--logfile=" + str(work / log_name), "gvp-rm", "--config", str(config)],
+                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def rss_kb(pid, field: str = "VmRSS") -> int | None:
     """Resident set size of a process (C{VmHWM}: its peak), in kB."""
     try:

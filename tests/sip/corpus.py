@@ -46,3 +46,51 @@ def load(name: str) -> bytes:
 
 def every_name():
     return sorted(p.stem for p in RFC4475.glob("*.dat"))
+
+
+# A gateway's INVITE as the RM sees it (shipped etc/rm.ini semantics).
+GATEWAY_INVITE = (
+    b"INVITE sip:8005550100@127.0.0.1:5060 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.1:47001;branch=z9hG4bK-fuzz-1;rport\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"From: \"Fuzz\" <sip:4155550101@127.0.0.1:47001>;tag=f1\r\n"
+    b"To: <sip:8005550100@127.0.0.1:5060>\r\n"
+    b"Call-ID: fuzz-1@127.0.0.1\r\n"
+    b"CSeq: 1 INVITE\r\n"
+    b"Contact: <sip:4155550101@127.0.0.1:47001>\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: 4\r\n\r\nv=0\n"
+)
+
+
+def mutations(count: int, seed: int = 4475):
+    """
+    C{count} seeded byte mutations of the corpus and of L{GATEWAY_INVITE}:
+    bit flips, NUL/control/0xFF bytes, truncations, duplicated spans, each
+    with a fresh branch and Call-ID so no two are retransmissions.  Used by
+    the fuzz-run test and bench/rss_recovery.py.
+    """
+    import random
+
+    rng = random.Random(seed)
+    seeds = [load(n) for n in VALID + SEMANTIC + INVALID] + [GATEWAY_INVITE] * 20
+    for i in range(count):
+        data = bytearray(rng.choice(seeds))
+        data = bytearray(bytes(data).replace(b"z9hG4bK", b"z9hG4bK%dx" % i, 1).replace(b"Call-ID: ", b"Call-ID: %d" % i, 1))
+        for _ in range(rng.randint(1, 4)):
+            kind = rng.randrange(5)
+            at = rng.randrange(len(data))
+            if kind == 0:
+                data[at] ^= 1 << rng.randrange(8)
+            elif kind == 1:
+                data[at] = rng.choice((0, 1, 0x1B, 0x7F, 0xFF, 0x80))
+            elif kind == 2:
+                del data[at:]
+                if not data:
+                    data = bytearray(b"\r\n")
+            elif kind == 3:
+                end = min(len(data), at + rng.randint(1, 64))
+                data[at:at] = data[at:end] * rng.randint(1, 8)
+            else:
+                data.insert(at, rng.randrange(256))
+        yield bytes(data[:65000])
