@@ -256,4 +256,5 @@ class SessionTable:
         for s in list(self.by_guid.values()):
             if not s.ended:
                 s.end_reason = s.end_reason or "shutdown"
+                s.ended_by = s.ended_by or "rm"
                 self.end(s)

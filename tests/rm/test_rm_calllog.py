@@ -172,3 +172,15 @@ def test_json_observer_carries_the_fields():
     record = json.loads(out.getvalue())
     assert (record["event"], record["call_id"], record["code"], record["level"]) == ("call.failed", "J1", 486, "warn")
     assert record["msg"].startswith("Call J1 (") and "486 Reason" in record["msg"]
+
+
+def test_shutdown_ends_an_answered_call_by_the_rm():
+    rm = rm_with(0)
+    gw, mcp = UA(rm, GW, "gw"), UA(rm, MCP1, "mcp")
+    with CallLog() as log:
+        inv = ladder(rm, gw, mcp, "sip:800@10.0.0.1", "S1")
+        mcp.respond(inv, 200)
+        rm.take()
+        rm.sessions.close()
+    ended = log.one("call.ended")
+    assert (ended["by"], ended["reason"]) == ("rm", "shutdown")
