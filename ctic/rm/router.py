@@ -212,6 +212,7 @@ class RMRouter:
         log.info("INVITE {call_id} to CTIC {member} of [{group}] ({scheme}, usage {usage})",
                  call_id=request.call_id, member=m.member.key, group=m.group.name, scheme=m.group.scheme,
                  usage=m.usage)
+        self.sessions.routed(session, request.call_id, "CTIC", m, "next CTIC" if status else "CTI call", status)
         self.counts["forwarded"] += 1
         return Forward(peer=m.peer, uri=uri,
                        headers={SESSION_ID: self._session_id(session, True, session.use_cti == 2)},
@@ -320,6 +321,8 @@ class RMRouter:
             uri.params["transport"] = m.peer.transport.lower()
         log.info("INVITE {call_id} to MCP {member} for profile {profile}", call_id=request.call_id,
                  member=m.member.key, profile=profile.name if profile else None)
+        self.sessions.routed(session, request.call_id, "MCP", m,
+                             session.extra.get("rm.cti-failure") or ("CTI call" if session.cti else "IVR Profile"))
         self.counts["forwarded"] += 1
         return Forward(peer=m.peer, uri=uri, headers={SESSION_ID: self._session_id(session, session.cti, True)},
                        record_route=self._record_route())
@@ -499,17 +502,13 @@ class RMRouter:
         call_id = ctx.request.call_id
         status = response.status
         if method == "INVITE" and not ctx.in_dialog:
-            leg = session.legs.get(call_id)
             if status < 300:
-                if leg is not None:
-                    leg.state = "confirmed"
-                if call_id == session.first_call_id and session.answer_time is None:
-                    session.answer_time = self.clock.seconds()
-                    session.final_status = status
+                self.sessions.answered(session, call_id, status)
             else:
-                self.sessions.leg_ended(session, call_id, "rejected" if status != 487 else "cancelled", status)
+                self.sessions.leg_ended(session, call_id, "rejected" if status != 487 else "cancelled", status,
+                                        ctx.request.source if ctx.cancelled else None, response.reason)
         elif method == "BYE":
-            self.sessions.leg_ended(session, call_id, "bye", session.final_status)
+            self.sessions.leg_ended(session, call_id, "bye", session.final_status, ctx.request.source)
 
     def _release(self, session):
         self._release_ctic(session)

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from ctic.rm.cdr import CDR
 from ctic.timers import Timer
 
 log = Logger(namespace="ctic.rm.session")
+# One event per call milestone an operator asks about, each with an C{event}
+# field (call.new, call.routed, call.answered, call.ended, call.failed,
+# cdr.written, cdr.failed) and the call's C{call_id} and C{gvp_session_id}.
+calls = Logger(namespace="ctic.rm.call")
 
 
 @dataclass
@@ -67,6 +71,8 @@ class Session:
     extra: dict = field(default_factory=dict)
     legs: dict = field(default_factory=dict)
     first_call_id: str = ""
+    ended_by: str | None = None  # caller, callee or rm: who ended the first leg
+    end_phrase: str | None = None  # the SIP reason phrase of a failed first INVITE
     ended: bool = False
     timer: Timer | None = None
 
@@ -131,7 +137,12 @@ class SessionTable:
 
     def add_leg(self, session: Session, call_id: str, kind: str, peer=None, request=None) -> Leg:
         self.by_call_id[call_id] = session
+        first = not session.first_call_id
         leg = session.add_leg(call_id, kind, peer)
+        if first:
+            calls.info("Call {call_id} ({gvp_session_id}) new from {ani} to {dnis}, tenant {tenant}, via {kind}",
+                       event="call.new", call_id=call_id, gvp_session_id=session.guid, ani=session.ani,
+                       dnis=session.dnis, tenant=session.tenant, kind=kind)
         if request is not None:
             leg.a_peer = request.source
             contact = request.contact
@@ -141,7 +152,31 @@ class SessionTable:
     def for_call_id(self, call_id) -> Session | None:
         return self.by_call_id.get(call_id)
 
-    def leg_ended(self, session: Session, call_id: str, reason: str, status: int | None = None) -> None:
+    def routed(self, session: Session, call_id: str, to: str, member, reason: str, code: int | None = None) -> None:
+        """The router sent the call to C{member} (a MemberState) of a CTIC or MCP group, because of C{reason}."""
+        calls.info("Call {call_id} ({gvp_session_id}) routed to {to} {member} of [{group}]: {reason}",
+                   event="call.routed", call_id=call_id, gvp_session_id=session.guid, to=to,
+                   group=member.group.name, member=member.member.key, reason=reason, code=code,
+                   profile=session.profile.name if session.profile is not None else None)
+
+    def answered(self, session: Session, call_id: str, status: int) -> None:
+        """A leg's INVITE got a 2xx; the first leg's answer is the call's."""
+        leg = session.legs.get(call_id)
+        if leg is not None:
+            leg.state = "confirmed"
+        if call_id == session.first_call_id and session.answer_time is None:
+            session.answer_time = self.clock.seconds()
+            session.final_status = status
+            calls.info("Call {call_id} ({gvp_session_id}) answered ({code})", event="call.answered",
+                       call_id=call_id, gvp_session_id=session.guid, code=status, tenant=session.tenant,
+                       member=session.mcp_key or session.ctic_key)
+
+    def leg_ended(self, session: Session, call_id: str, reason: str, status: int | None = None, source=None,
+                  phrase: str | None = None) -> None:
+        """
+        A leg ended: its INVITE failed, or its BYE was answered.  C{source}
+        is who sent the BYE or CANCEL (a Peer), C{None} for a failure response.
+        """
         leg = session.legs.get(call_id)
         if leg is None or leg.state == "ended":
             return
@@ -150,12 +185,21 @@ class SessionTable:
             session.end_reason = reason
             if status is not None:
                 session.final_status = status
+            session.end_phrase = phrase
+            a = leg.a_peer
+            if source is None:
+                session.ended_by = "callee"
+            elif a is not None and (a.host, a.port) == (source.host, source.port):
+                session.ended_by = "caller"
+            else:
+                session.ended_by = "callee"
         if session.all_ended:
             self.end(session)
 
     def _expired(self, session: Session) -> None:
         log.warn("Session {guid} timed out with legs still open", guid=session.guid)
         session.end_reason = session.end_reason or "timeout"
+        session.ended_by = session.ended_by or "rm"
         self.end(session)
 
     def end(self, session: Session) -> None:
@@ -167,7 +211,9 @@ class SessionTable:
             session.timer.cancel()
         if self.on_end is not None:
             self.on_end(session)
-        cdr = session.cdr(self.clock.seconds())
+        now = self.clock.seconds()
+        self._log_end(session, now)
+        cdr = session.cdr(now)
         self.writing += 1
         d = self.sink.write(cdr)
 
@@ -179,14 +225,36 @@ class SessionTable:
                     del self.by_call_id[call_id]
             return None
 
-        def failed(failure):
-            log.failure("CDR for session {guid} was not stored", failure, guid=session.guid)
+        def written(_):
+            calls.info("Call {call_id} ({gvp_session_id}) CDR written", event="cdr.written",
+                       call_id=session.first_call_id, gvp_session_id=session.guid)
 
-        d.addErrback(failed).addBoth(forget)
+        def failed(failure):
+            calls.failure("Call {call_id} ({gvp_session_id}) CDR not stored", failure, LogLevel.warn,
+                          event="cdr.failed",
+                          call_id=session.first_call_id, gvp_session_id=session.guid, reason=failure.getErrorMessage())
+
+        d.addCallbacks(written, failed).addBoth(forget)
+
+    @staticmethod
+    def _log_end(session: Session, now: float) -> None:
+        """call.ended for an answered or caller-cancelled call; call.failed (warn) otherwise."""
+        fields = dict(call_id=session.first_call_id, gvp_session_id=session.guid, tenant=session.tenant,
+                      by=session.ended_by, reason=session.end_reason, code=session.final_status)
+        if session.answer_time is not None:
+            calls.info("Call {call_id} ({gvp_session_id}) ended by {by}: {reason}, {duration:.1f}s",
+                       event="call.ended", duration=now - session.answer_time, **fields)
+        elif session.end_reason == "cancelled" and session.ended_by == "caller":
+            calls.info("Call {call_id} ({gvp_session_id}) ended by {by}: {reason} before answer",
+                       event="call.ended", duration=0.0, **fields)
+        else:
+            calls.warn("Call {call_id} ({gvp_session_id}) failed: {code} {phrase} ({reason}, by {by})",
+                       event="call.failed", phrase=session.end_phrase, **fields)
 
     def close(self) -> None:
         """Stop: end every open session (their CDRs say C{shutdown})."""
         for s in list(self.by_guid.values()):
             if not s.ended:
                 s.end_reason = s.end_reason or "shutdown"
+                s.ended_by = s.ended_by or "rm"
                 self.end(s)
