@@ -558,17 +558,24 @@ parse_nameaddr(const char *p, Py_ssize_t n, int allow_star)
     }
     if (!uri_shape_ok(uri, uri_end - uri))
         BAIL_NULL;
-    params = header_params(rest, end - rest, &slow);
-    if (params == NULL) {
-        if (slow && !PyErr_Occurred())
-            return call_fallback(nameaddr_parse, p, n, allow_star ? Py_True : Py_False);
-        return NULL;
-    }
     {
+        /* One URI grammar: the URI is parsed by uri.parse_uri now, as
+         * NameAddr.parse does; a rejection bails out to the Python path,
+         * which raises the SIPParseError (a 400). */
+        PyObject *uri_obj = call_fallback(uri_parse, uri, uri_end - uri, NULL);
+        if (uri_obj == NULL)
+            return NULL;
+        params = header_params(rest, end - rest, &slow);
+        if (params == NULL) {
+            Py_DECREF(uri_obj);
+            if (slow && !PyErr_Occurred())
+                return call_fallback(nameaddr_parse, p, n, allow_star ? Py_True : Py_False);
+            return NULL;
+        }
         PyObject *names[4] = {s__uri, s__uri_text, s_display, s_params};
         PyObject *values[4];
-        values[0] = Py_NewRef(Py_None);
-        values[1] = mkstr(uri, uri_end - uri);
+        values[0] = uri_obj;
+        values[1] = Py_NewRef(Py_None);
         values[2] = disp ? mkstr(disp, disp_end - disp) : Py_NewRef(Py_None);
         values[3] = params;
         return fill_slots(new_instance(nameaddr_type), 4, names, values);

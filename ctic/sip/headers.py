@@ -357,8 +357,11 @@ class NameAddr:
         if _URI_SHAPE.match(uri_text) is None:
             raise SIPParseError(f"malformed URI {uri_text[:80]!r}")
         na = cls.__new__(cls)
-        na._uri = None
-        na._uri_text = uri_text
+        # The URI is parsed now, with the one grammar every later reader uses:
+        # a URI that a copy or a proxy would reject must be a 400 here, before
+        # any routing decision is taken on the request.
+        na._uri = parse_uri(uri_text)
+        na._uri_text = None
         na.display = display
         na.params = parse_params(rest) if rest else {}
         return na

@@ -105,12 +105,23 @@ def uri_peer(uri, default_transport: str = "UDP") -> Peer | None:
     return Peer(transport, host, port)
 
 
-def error_response_bytes(err: SIPParseError) -> bytes:
-    """A minimal response to a request that failed to parse, from its raw headers."""
+# The largest UDP payload over IPv4 (65,535 - 20 - 8): a datagram larger than
+# this cannot be sent at all (Twisted raises MessageLengthError).
+MAX_DATAGRAM = 65507
+
+
+def error_response_bytes(err: SIPParseError, mandatory_only: bool = False) -> bytes:
+    """
+    A minimal response to a request that failed to parse, from its raw headers.
+
+    With C{mandatory_only}, only the top Via is echoed and no Warning is added
+    (RFC 3261 §18.2.2: the response goes back to the top Via's sent-by).
+    """
     raw = err.raw_headers
     status = err.status
     lines = [f"SIP/2.0 {status} {REASONS.get(status, 'Bad Request')}"]
-    for v in raw.get("via", ()):
+    vias = raw.get("via", ())
+    for v in (vias[:1] if mandatory_only else vias):
         lines.append(f"Via: {v}")
     for name, key in (("From", "from"), ("To", "to"), ("Call-ID", "call-id"), ("CSeq", "cseq")):
         values = raw.get(key)
@@ -121,8 +132,9 @@ def error_response_bytes(err: SIPParseError) -> bytes:
                 seed = "|".join(str(raw.get(k)) for k in _RAW_KEYS)
                 value += ";tag=" + hashlib.blake2s(seed.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
             lines.append(f"{name}: {value}")
-    reason = err.reason.replace("\\", "\\\\").replace('"', "'")[:200]
-    lines.append(f'Warning: 399 ctic "{reason}"')
+    if not mandatory_only:
+        reason = err.reason.replace("\\", "\\\\").replace('"', "'")[:200]
+        lines.append(f'Warning: 399 ctic "{reason}"')
     lines.append("Content-Length: 0\r\n\r\n")
     return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
@@ -151,6 +163,9 @@ class TransportLayer:
         self._pending: dict[Peer, list[bytes]] = {}
         self.events = MessageEvents()  # ladder views subscribe here
         self._ip_hosts: set = set()  # hosts Twisted's UDP write accepted (IP literals)
+        # Answers to malformed requests that could not be sent (too large for a
+        # datagram, or the write failed); read by metrics.
+        self.dropped_error_responses = 0
 
     # --- listening ---------------------------------------------------------
 
@@ -220,12 +235,29 @@ class TransportLayer:
                 "Rejected malformed {method} from {peer} with {status}: {reason}",
                 method=err.method, peer=str(peer), status=err.status, reason=err.reason,
             )
-            reply(error_response_bytes(err))
+            out = error_response_bytes(err)
+            if peer.transport == "UDP" and len(out) > MAX_DATAGRAM:
+                # RFC 3261 §18.2.2: trim the echo to what is mandatory.
+                out = error_response_bytes(err, mandatory_only=True)
+                if len(out) > MAX_DATAGRAM:
+                    self._drop_error_response(peer, err, f"{len(out)} bytes do not fit a datagram")
+                    return
+            try:
+                reply(out)
+            except Exception as e:  # a write must never raise into the reactor
+                self._drop_error_response(peer, err, f"write failed: {e}")
         else:
             log.warn(
                 "Dropped malformed {kind} from {peer}: {reason}",
                 kind="response" if err.is_request is False else "message", peer=str(peer), reason=err.reason,
             )
+
+    def _drop_error_response(self, peer: Peer, err: SIPParseError, why: str) -> None:
+        self.dropped_error_responses += 1
+        log.warn(
+            "Dropped the {status} answer to a malformed {method} from {peer}: {why}",
+            status=err.status, method=err.method, peer=str(peer), why=why,
+        )
 
     # --- sending -----------------------------------------------------------
 

@@ -83,7 +83,13 @@ class URI:
         return f"<{type(self).__name__} {self}>"
 
     def copy(self):
-        return parse_uri(str(self))
+        # A parsed URI is copied field by field, never re-parsed from its text.
+        new = object.__new__(type(self))
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                value = getattr(self, name)
+                setattr(new, name, dict(value) if isinstance(value, dict) else value)
+        return new
 
 
 class SIPURI(URI):

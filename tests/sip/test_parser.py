@@ -233,3 +233,35 @@ def test_request_uri_with_an_empty_user_is_a_400_at_parse_time(method):
     with pytest.raises(SIPParseError) as e:
         parse_datagram(raw)
     assert e.value.status == 400 and e.value.method == method
+
+
+# A byte the URI grammar rejects inside a name-addr URI must be a 400 at the
+# first parse, in the C and the Python path alike: a later copy or proxy must
+# never be the first to find it (it leaked an RM session and an MCP slot).
+BAD_URI_BYTES = [b"\xff", b"\x00", b"\x01", b"\x7f"]
+
+
+@pytest.mark.parametrize("bad", BAD_URI_BYTES)
+@pytest.mark.parametrize("header", [b"From", b"Contact", b"To"])
+@pytest.mark.parametrize("pure", [False, True])
+def test_bad_byte_in_name_addr_uri_is_400(monkeypatch, bad, header, pure):
+    from ctic.sip import parser
+    if pure:
+        monkeypatch.setattr(parser, "_accel", None)
+    line = {b"From": b'From: "Fuzz" <sip:4155550101@127.0.0.1%s:47001>;tag=abc' % bad,
+            b"To": b"To: <sip:bob@biloxi%s.example.com>" % bad,
+            b"Contact": b"Contact: <sip:alice@pc33.atlanta.example.com:50%s60>" % bad}[header]
+    old = {b"From": b"From: Alice <sip:alice@atlanta.example.com>;tag=1928301774",
+           b"To": b"To: Bob <sip:bob@biloxi.example.com>",
+           b"Contact": b"Contact: <sip:alice@pc33.atlanta.example.com>"}[header]
+    with pytest.raises(SIPParseError) as info:
+        parse_datagram(INVITE.replace(old, line, 1))
+    assert info.value.status == 400
+
+
+def test_copy_does_not_reparse(monkeypatch):
+    m = parse_datagram(INVITE)
+    from ctic.sip import uri
+    monkeypatch.setattr(uri, "parse_uri", lambda text: pytest.fail("re-parsed " + text))
+    c = m.copy()
+    assert bytes(c) == bytes(m)

@@ -491,3 +491,44 @@ def test_udp_socket_buffers_are_sized_for_bursts():
     finally:
         small.socket.close()
         big.socket.close()
+
+
+class SizedDatagramTransport(FakeDatagramTransport):
+    """Raises like Twisted's udp.Port.write when a datagram cannot be sent."""
+
+    def write(self, packet, addr=None):
+        from twisted.internet.error import MessageLengthError
+        if len(packet) > 65507:
+            raise MessageLengthError("message too long")
+        super().write(packet, addr)
+
+
+def big_malformed_request(size=65450):
+    pad = (size - 400) // 2
+    via = b"SIP/2.0/UDP client.example.com:5070;branch=z9hG4bKa1;x=" + b"v" * pad
+    data = options(via=via, extra=b"Max-Forwards: 70\r\n")  # two Max-Forwards: a 400
+    return data.replace(b"tag=f1", b"tag=f1;y=" + b"f" * (size - len(data) - 9), 1)
+
+
+def test_udp_400_too_big_for_a_datagram_is_trimmed_or_dropped(reactor, user):
+    layer, proto = udp_layer(reactor, user)
+    proto.transport = SizedDatagramTransport()
+    data = big_malformed_request()
+    assert 65400 < len(data) < 65507
+    proto.datagramReceived(data, ("192.0.2.3", 5060))  # must not raise
+    assert user.messages == []
+    (out, addr), = proto.transport.written
+    assert len(out) <= 65507
+    assert parse_datagram(out).status == 400 and addr == ("192.0.2.3", 5060)
+
+
+def test_udp_answer_that_cannot_be_written_is_dropped_and_counted(reactor, user):
+    layer, proto = udp_layer(reactor, user)
+
+    class Refusing(FakeDatagramTransport):
+        def write(self, packet, addr=None):
+            raise OSError("unreachable")
+
+    proto.transport = Refusing()
+    proto.datagramReceived(options(extra=b"Max-Forwards: 70\r\n"), ("192.0.2.3", 5060))
+    assert layer.dropped_error_responses == 1
