@@ -171,8 +171,9 @@ class SQLiteSink:
         if pool is None:
             from twisted.python.threadpool import ThreadPool
 
+            # Started by the first write, not here: a process whose start
+            # fails (a port in use) must have no thread keeping it alive.
             pool = ThreadPool(1, 1, name="ctic-cdr")
-            pool.start()
         self.pool = pool
         self._queue: list[tuple[dict, defer.Deferred]] = []
         self._busy = False
@@ -196,6 +197,8 @@ class SQLiteSink:
             self._busy = False
             return
         self._busy = True
+        if self._own_pool and not self.pool.started:
+            self.pool.start()
         rows = [r for r, _ in batch]
         result = defer.Deferred()
         result.addCallbacks(self._done, self._failed, callbackArgs=(batch,), errbackArgs=(batch,))
