@@ -1,5 +1,5 @@
 """
-GED-125 numbers and names, exactly as ``shared/reference/ged125.md`` spells
+GED-125 numbers and names, exactly as ``docs/ged125.rst`` spells
 them (§2, §2.1, §3.2, §4).  Plain ints, because the codec's hot path indexes
 tables with them; the C{*_NAMES} dicts turn them back into names for logs.
 """
