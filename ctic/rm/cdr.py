@@ -258,6 +258,9 @@ class SQLiteSink:
                 return
             if self._queue:
                 self._spool()
+            if self._own_pool and not self.pool.started:
+                d.callback(None)  # nothing was ever written: no thread, no file to close
+                return
             self.pool.callInThreadWithCallback(on_result, self._writer.close)
 
         drain()

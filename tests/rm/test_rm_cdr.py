@@ -178,3 +178,16 @@ def test_sqlite_sink_stores_text_with_undecodable_bytes_from_the_wire(tmp_path):
     assert rows[0]["call_disposition"] == "ok\\udcff"
     sink.close()
     assert reactor.getDelayedCalls() == []
+
+
+def test_own_pool_starts_with_the_first_write_and_close_without_writes_finishes(tmp_path):
+    """No thread before a CDR is written (a failed start must exit), and stopping such a sink completes."""
+    from twisted.internet.task import Clock
+
+    from ctic.rm.cdr import SQLiteSink
+
+    sink = SQLiteSink(Clock(), str(tmp_path / "cdr.sqlite"))
+    assert not sink.pool.started
+    done = []
+    sink.close().addCallback(done.append)
+    assert done == [None] and not sink.pool.started
