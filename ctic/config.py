@@ -14,11 +14,15 @@ Sections may be I{patterns}: C{Section("Tenant*", ...)} matches
 C{[Tenant1]}, C{[Tenant2]} and so on, the way Genesys applications name
 per-tenant sections.
 
-Loading never raises for an unknown section or option: it logs a warning that
-names the closest known name, because an operator's typo should not take a
-contact centre down, but should be visible.  A bad I{value} raises
-L{ConfigError}, because running with a value nobody intended is worse than not
-starting.
+An unknown section or option is an error by default, naming the closest
+known name ("did you mean udp-port?"): a typo that silently falls back to a
+default (SIP on 5060, no MCP group, every call 503) is worse than a start that
+stops.  C{strict=False} (the roles' C{--lenient} flag) makes them warnings.  A
+bad I{value} always raises L{ConfigError}, because running with a value nobody
+intended is worse than not starting.
+
+I{Overrides} (the roles' C{--set} and C{--port} flags) replace or add option
+text before validation, so they are checked exactly like the file.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import configparser
 import difflib
 import fnmatch
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
@@ -215,7 +220,7 @@ class Option:
     One option: name, type, default, and whose name it is.
 
     @ivar vendor: C{"genesys"} or C{"cisco"} when the name is the vendor's own
-        (as documented in shared/reference), C{None} when it is ctic's.
+        (as the vendor documents it; see docs/), C{None} when it is ctic's.
     @ivar required: the option must be present (C{default} is then unused).
     """
 
@@ -328,6 +333,21 @@ def _closest(name: str, candidates: Iterable[str]) -> str | None:
     return lowered[hits[0]] if hits else None
 
 
+def _section_candidates(schema: Schema, name: str) -> list[str]:
+    """Names to suggest for an unknown section: fixed ones, and each pattern filled in from C{name}."""
+    out = []
+    for sec in schema.sections:
+        if not sec.is_pattern:
+            out.append(sec.name)
+            continue
+        prefix = re.split(r"[*?\[]", sec.name, maxsplit=1)[0]
+        if prefix.endswith(":") and ":" in name:
+            out.append(prefix + name.split(":", 1)[1])  # [mcp-grup:mcp] -> [mcp-group:mcp]
+        else:
+            out.append(prefix + (re.search(r"\d*$", name).group() or "N"))  # [Tenat1] -> [Tenant1]
+    return out
+
+
 def _parser() -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(
         delimiters=("=",),
@@ -341,8 +361,8 @@ def _parser() -> configparser.RawConfigParser:
     return parser
 
 
-def load(path: str, schema: Schema) -> Config:
-    """Read and validate one INI file."""
+def load(path: str, schema: Schema, strict: bool = True, overrides=()) -> Config:
+    """Read and validate one INI file (see L{loads} for C{strict} and C{overrides})."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -350,11 +370,30 @@ def load(path: str, schema: Schema) -> Config:
         raise ConfigError(f"cannot read: {e.strerror}", path) from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"not UTF-8 text (byte {e.start})", path) from None
-    return loads(text, schema, path)
+    return loads(text, schema, path, strict, overrides)
 
 
-def loads(text: str, schema: Schema, path: str = "<string>") -> Config:
-    """Validate INI text against a schema."""
+def _unknown(strict, candidates, path, section, option=None):
+    """An unknown section or option: a L{ConfigError} when strict, else a logged warning."""
+    name = section if option is None else option
+    closest = _closest(name, candidates)
+    hint = "" if closest is None else (f"; did you mean [{closest}]?" if option is None else f"; did you mean {closest}?")
+    error = ConfigError(f"unknown {'section' if option is None else 'option'}{hint}", path, section, option)
+    if strict:
+        raise error
+    log.warn("{error} (ignored: lenient)", error=str(error), path=path, section=section, option=option,
+             closest=closest)
+
+
+def loads(text: str, schema: Schema, path: str = "<string>", strict: bool = True, overrides=()) -> Config:
+    """
+    Validate INI text against a schema.
+
+    @param strict: unknown sections and options are errors (else warnings).
+    @param overrides: C{(section, option, value)} triples applied to the text
+        before validation; C{value} may be a callable taking the option's
+        current text (or C{None}) and returning the new text.
+    """
     parser = _parser()
     try:
         parser.read_string(text, source=path)
@@ -364,21 +403,20 @@ def loads(text: str, schema: Schema, path: str = "<string>") -> Config:
         raise ConfigError("option appears twice", path, e.section, e.option) from None
     except configparser.Error as e:
         raise ConfigError(f"not a valid INI file: {e.message.splitlines()[0]}", path) from None
+    for section, option, value in overrides:
+        if not parser.has_section(section):
+            parser.add_section(section)
+        if callable(value):
+            value = value(parser.get(section, option, fallback=None))
+        parser.set(section, option, value)
 
     config = Config(path, schema)
     for name in parser.sections():
         sec = schema.section_for(name)
         if sec is None:
-            hint = _closest(name, (s.name for s in schema.sections if not s.is_pattern))
-            log.warn(
-                "Unknown section [{section}] in {path} ignored{hint}",
-                section=name,
-                path=path,
-                closest=hint,
-                hint=f"; did you mean [{hint}]?" if hint else "",
-            )
+            _unknown(strict, _section_candidates(schema, name), path, name)
             continue
-        config.sections[name] = _section_values(path, name, sec, dict(parser.items(name)))
+        config.sections[name] = _section_values(path, name, sec, dict(parser.items(name)), strict)
 
     for sec in schema.sections:
         if sec.is_pattern:
@@ -392,21 +430,13 @@ def loads(text: str, schema: Schema, path: str = "<string>") -> Config:
     return config
 
 
-def _section_values(path, name, sec: Section, raw: dict[str, str]) -> SectionValues:
+def _section_values(path, name, sec: Section, raw: dict[str, str], strict: bool = True) -> SectionValues:
     values: dict[str, Any] = {}
     seen = set()
     for key, text in raw.items():
         opt = sec.option(key)
         if opt is None:
-            hint = _closest(key, (o.name for o in sec.options))
-            log.warn(
-                "Unknown option {option} in [{section}] of {path} ignored{hint}",
-                option=key,
-                section=name,
-                path=path,
-                closest=hint,
-                hint=f"; did you mean {hint}?" if hint else "",
-            )
+            _unknown(strict, [o.name for o in sec.options], path, name, key)
             continue
         seen.add(opt.name)
         try:

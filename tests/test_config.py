@@ -72,21 +72,47 @@ def test_bad_value_names_file_section_option_value(line, reason):
     assert str(err).startswith(f"/etc/ctic/rm.ini [rm] {option} = {value!r}: ")
 
 
-def test_unknown_option_warns_with_closest_name(warnings):
-    c = loads("[rm]\nport-capacty = 5\n", SCHEMA, "a.ini")
+def test_unknown_option_stops_the_load_with_closest_name():
+    with pytest.raises(ConfigError) as info:
+        loads("[rm]\nport-capacty = 5\n", SCHEMA, "a.ini")
+    assert str(info.value) == "a.ini [rm] port-capacty: unknown option; did you mean port-capacity?"
+
+
+def test_unknown_section_stops_the_load_with_closest_name():
+    with pytest.raises(ConfigError) as info:
+        loads("[cdrr]\npath = y\n", SCHEMA, "a.ini")
+    assert str(info.value) == "a.ini [cdrr]: unknown section; did you mean [cdr]?"
+    with pytest.raises(ConfigError) as info:
+        loads("[zzzzzz]\n", SCHEMA, "a.ini")
+    assert str(info.value) == "a.ini [zzzzzz]: unknown section"
+
+
+def test_lenient_unknown_option_warns_with_closest_name(warnings):
+    c = loads("[rm]\nport-capacty = 5\n", SCHEMA, "a.ini", strict=False)
     assert c["rm"]["port-capacity"] == 100
     (event,) = [e for e in warnings if e.get("option") == "port-capacty"]
     assert event["closest"] == "port-capacity" and event["section"] == "rm" and event["path"] == "a.ini"
     assert event["log_level"].name == "warn"
 
 
-def test_unknown_section_warns_with_closest_name(warnings):
-    loads("[cdrr]\npath = y\n", SCHEMA)
+def test_lenient_unknown_section_warns_with_closest_name(warnings):
+    loads("[cdrr]\npath = y\n", SCHEMA, strict=False)
     (event,) = [e for e in warnings if e.get("section") == "cdrr"]
     assert event["closest"] == "cdr"
-    loads("[zzzzzz]\n", SCHEMA)
+    loads("[zzzzzz]\n", SCHEMA, strict=False)
     (event,) = [e for e in warnings if e.get("section") == "zzzzzz"]
     assert event["closest"] is None
+
+
+def test_overrides_are_validated_like_the_file():
+    c = loads("[rm]\nport-capacity = 5\n", SCHEMA, "a.ini",
+              overrides=[("rm", "port-capacity", "7"), ("cdr", "path", lambda old: (old or "") + "x.db")])
+    assert c["rm"]["port-capacity"] == 7 and c["cdr"]["path"] == "x.db"
+    with pytest.raises(ConfigError) as info:
+        loads("", SCHEMA, "a.ini", overrides=[("rm", "port-capacity", "-1")])
+    assert (info.value.section, info.value.option) == ("rm", "port-capacity")
+    with pytest.raises(ConfigError, match="did you mean port-capacity"):
+        loads("", SCHEMA, "a.ini", overrides=[("rm", "port-capcity", "1")])
 
 
 def test_pattern_sections_and_required_option():

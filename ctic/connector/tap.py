@@ -4,14 +4,12 @@ C{twistd -n ctic --config etc/ctic-icm.ini}: the CTI Connector.
 One instance runs in one mode (C{[CTIC] Mode}).  Modes live in a table,
 L{MODES}: a mode is a module with a service class taking C{(config,
 reactor)}.  Only C{icm} is built so far; an instance configured for a mode
-that is not there stops at start with a usage error.
+that is not there stops at start with one error line (exit status 1).
 """
 
 from __future__ import annotations
 
 import re
-
-from twisted.python import usage
 
 from ctic import config as cfg
 from ctic.config import Option, Schema, Section
@@ -111,28 +109,33 @@ class Options(ConfigOptions):
     schema = SCHEMA
     defaultConfig = "etc/ctic-icm.ini"
 
-    def postOptions(self):
-        super().postOptions()
-        mode = self.config["CTIC"]["Mode"]
+    def check(self, config):
+        mode = config["CTIC"]["Mode"]
         if mode not in MODES:
-            raise usage.UsageError(
-                f"{self['config']} [CTIC] Mode = {mode}: this build has no {mode} mode yet "
-                f"(available: {', '.join(MODES)})")
+            raise config.error(f"this build has no {mode} mode yet (available: {', '.join(MODES)})",
+                               "CTIC", "Mode", mode)
         if mode == "icm":
-            tenants = self.config.matching("Tenant*")
+            tenants = config.matching("Tenant*")
             if not tenants:
-                raise usage.UsageError(f"{self['config']}: ICM mode needs at least one [TenantN] section")
+                raise config.error("ICM mode needs at least one [TenantN] section")
             seen = {}
             for section in tenants:
                 for port in section["Ports"]:
                     key = (section["Address"], port)
                     if key in seen:
-                        raise usage.UsageError(str(self.config.error(
-                            f"port {port} is also used by [{seen[key]}]", section.name, "Ports")))
+                        raise config.error(f"port {port} is also used by [{seen[key]}]", section.name, "Ports")
                     seen[key] = section.name
-            icmc = self.config["ICMC"]
+            icmc = config["ICMC"]
             if icmc["MinVersion"] > icmc["MaxVersion"]:
-                raise usage.UsageError(str(self.config.error("MinVersion is above MaxVersion", "ICMC")))
+                raise config.error("MinVersion is above MaxVersion", "ICMC")
+
+    def summary(self, config):
+        out = [f"mode: {config['CTIC']['Mode']}"]
+        for section in config.matching("Tenant*"):
+            out.append(f"tenant {section.name}: GED-125 listeners "
+                       + ", ".join(f"TCP {section['Address']}:{p}" for p in section["Ports"])
+                       + (f"; peers {', '.join(map(str, section['AllowedPeers']))}" if section["AllowedPeers"] else ""))
+        return out
 
 
 def makeService(options):

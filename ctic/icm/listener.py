@@ -76,6 +76,26 @@ class ICMTenant:
         return self.readyLink().requestInstruction(logic, **fields)
 
 
+class _TenantListener(internet.TCPServer):
+    """A tenant port's listener: one that cannot be opened ends the process with one line."""
+
+    def __init__(self, what, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.what = what
+
+    def privilegedStartService(self):
+        from ctic.service import listening
+
+        with listening(self.what):
+            super().privilegedStartService()
+
+    def startService(self):
+        from ctic.service import listening
+
+        with listening(self.what):
+            super().startService()
+
+
 class TenantService(service.MultiService):
     """
     One tenant: a named TCP listener child per port.  Stopping it closes the
@@ -92,7 +112,8 @@ class TenantService(service.MultiService):
             kwargs = {"interface": address}
             if reactor is not None:
                 kwargs["reactor"] = reactor
-            server = internet.TCPServer(port, LinkFactory(link, clock), **kwargs)
+            server = _TenantListener(f"[{name}] Ports = {port} (TCP {address}:{port})", port,
+                                     LinkFactory(link, clock), **kwargs)
             server.setName(f"{name}/{port}")
             server.setServiceParent(self)
         self.tenant = ICMTenant(name, self.links)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from twisted.application import service
 from twisted.logger import Logger
 
-from ctic.config import ConfigError, Option, Section, integer, number, string
+from ctic.config import ConfigError, Option, Section, integer, ip_address, number, string
 from ctic.sip.parser import Limits
 from ctic.sip.transport import TransportConfig, TransportLayer
 
@@ -32,7 +32,7 @@ def sip_section(udp_port=5060, tcp_port=5060, tls_port=None) -> Section:
     return Section(
         "sip",
         (
-            Option("listen-address", string, "127.0.0.1", "address the SIP listeners bind to"),
+            Option("listen-address", ip_address, "127.0.0.1", "address the SIP listeners bind to (an IP address of this host)"),
             Option("advertised-address", string, None,
                    "address written in Via/Contact/Record-Route (default: listen-address)"),
             Option("udp-port", optional_port, udp_port, "UDP listener port, or off"),
@@ -136,23 +136,30 @@ class SIPTransportService(service.Service):
 
     name = "sip-transport"
 
-    def __init__(self, layer: TransportLayer, values, tls_server_context=None):
+    def __init__(self, layer: TransportLayer, values, tls_server_context=None, path="<config>"):
         self.layer = layer
         self.values = values
         self.tls_server_context = tls_server_context
+        self.path = path
 
     def startService(self):
+        """Open each listener; one that cannot be opened ends the process (L{listening})."""
+        from ctic.service import listening
+
         super().startService()
         v = self.values
         iface = v["listen-address"]
-        if v["udp-port"] is not None:
-            self.layer.listen_udp(v["udp-port"], iface)
-        if v["tcp-port"] is not None:
-            self.layer.listen_tcp(v["tcp-port"], iface)
-        if v["tls-port"] is not None:
-            if self.tls_server_context is None:
-                raise ConfigError("tls-port is set but tls-certificate is not", None, "sip", "tls-port")
-            self.layer.listen_tls(v["tls-port"], self.tls_server_context, iface)
+        if v["tls-port"] is not None and self.tls_server_context is None:
+            raise ConfigError("tls-port is set but tls-certificate is not", None, "sip", "tls-port")
+        for option, kind, listen in (("udp-port", "UDP", self.layer.listen_udp),
+                                     ("tcp-port", "TCP", self.layer.listen_tcp),
+                                     ("tls-port", "TLS", self._listen_tls)):
+            if v[option] is not None:
+                with listening(f"{self.path} [sip] {option} = {v[option]} ({kind} {iface}:{v[option]})"):
+                    listen(v[option], iface)
+
+    def _listen_tls(self, port, iface):
+        self.layer.listen_tls(port, self.tls_server_context, iface)
 
     def stopService(self):
         super().stopService()
@@ -167,4 +174,4 @@ def make_transport(reactor, values, user=None, path="<config>"):
         advertised_host=values["advertised-address"] or values["listen-address"],
         tls_client_context=client_ctx,
     )
-    return layer, SIPTransportService(layer, values, server_ctx)
+    return layer, SIPTransportService(layer, values, server_ctx, path)

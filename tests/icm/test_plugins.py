@@ -61,4 +61,4 @@ def test_ctic_refuses_a_mode_that_is_not_built(tmp_path):
                           "--pidfile=", "ctic", "--config", str(ini)], capture_output=True, text=True,
                          cwd=ROOT, timeout=30)
     assert out.returncode != 0
-    assert "Mode = genesys: this build has no genesys mode yet" in out.stdout + out.stderr
+    assert "[CTIC] Mode = 'genesys': this build has no genesys mode yet" in out.stdout + out.stderr

@@ -44,7 +44,7 @@ def test_shipped_config_and_bad_values(tmp_path):
         loads("[PG1]\nSideA = 127.0.0.1:9001\nInject = explode@3\n", SCHEMA, "x.ini")
     assert (e.value.section, e.value.option) == ("PG1", "Inject")
     with pytest.raises(ConfigError) as e:
-        loads("[PG1]\nSideA = 127.0.0.1:9001\n[T]\n[Treatment9]\nDialedNumbers=1\nSteps = hop\n", SCHEMA)
+        loads("[PG1]\nSideA = 127.0.0.1:9001\n[Treatment9]\nDialedNumbers=1\nSteps = hop\n", SCHEMA)
     assert e.value.option == "Steps"
     ini = tmp_path / "none.ini"
     ini.write_text("[Treatment1]\nDialedNumbers = *\nSteps = release\n")

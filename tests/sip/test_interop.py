@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.sip.corpus import ANSWER, INVALID, RESPONSES, every_name, load
-from tests.support import RFC4475, free_port, requires_tool, twistd
+from tests.support import RFC4475, ROOT, free_port, requires_tool, twistd
 
 HERE = Path(__file__).parent
 
@@ -57,9 +57,8 @@ def responder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rm(tmp_path_factory):
     port = free_port()
-    path = tmp_path_factory.mktemp("rm") / "rm.ini"
-    path.write_text(CONFIG.format(port=port) + "\n[cdr]\nsink = none\n")
-    with twistd("gvp-rm", "--config", str(path), ready_port=port) as proc:
+    with twistd("gvp-rm", "--config", str(ROOT / "etc" / "rm.ini"), "--port", str(port), "--set", "[cdr]sink=none",
+                ready_port=port) as proc:
         proc.port = port
         yield proc
 

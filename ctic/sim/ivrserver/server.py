@@ -169,9 +169,12 @@ class SimService(Service):
         self.ports = []
 
     def startService(self):
+        from ctic.service import listening
+
         super().startService()
         for host, port in self.addresses:
-            self.ports.append(self.reactor.listenTCP(port, self.sim, interface=host))
+            with listening(f"[gli_server_group_1] gli-server-address = {host}:{port}"):
+                self.ports.append(self.reactor.listenTCP(port, self.sim, interface=host))
             log.info("IVR Server simulator listening on {host}:{port}", host=host, port=port)
 
     def stopService(self):

@@ -128,6 +128,22 @@ def build(config):
 class Options(ConfigOptions):
     schema = SCHEMA
     defaultConfig = "etc/ivr-server-sim.ini"
+    portHelp = "GLI listening port, overriding the port of [gli_server_group_1] gli-server-address (ours)"
+
+    def port_overrides(self, port):
+        def replace(text):
+            hosts = [hostport(part)[0] for part in (text or "127.0.0.1:3021").split(",") if part.strip()]
+            return ", ".join(f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h in hosts)
+
+        return [("gli_server_group_1", "gli-server-address", replace)]
+
+    def check(self, config):
+        build(config)
+
+    def summary(self, config):
+        model, _ = build(config)
+        return ["GLI listeners: " + ", ".join(f"TCP {h}:{p}" for h, p in config["gli_server_group_1"]["gli-server-address"]),
+                f"{len(model.ports)} IVR ports, {len(model.routes)} routes, {len(model.agents)} agents"]
 
 
 def makeService(options):

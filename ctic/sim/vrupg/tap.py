@@ -6,7 +6,6 @@ connecting to a VRU.  Every option name here is ours.
 from __future__ import annotations
 
 from twisted.application import service
-from twisted.python import usage
 
 from ctic import config as cfg
 from ctic.config import Option, Schema, Section
@@ -67,10 +66,14 @@ class Options(ConfigOptions):
     schema = SCHEMA
     defaultConfig = "etc/vru-pg-sim.ini"
 
-    def postOptions(self):
-        super().postOptions()
-        if not self.config.matching("PG*"):
-            raise usage.UsageError(f"{self['config']}: at least one [PGn] section is required")
+    def check(self, config):
+        if not config.matching("PG*"):
+            raise config.error("at least one [PGn] section is required")
+
+    def summary(self, config):
+        return [f"PG {s.name}: side A -> {s['SideA'][0]}:{s['SideA'][1]}"
+                + (f", side B -> {s['SideB'][0]}:{s['SideB'][1]}" if s["SideB"] else " (simplex)")
+                for s in config.matching("PG*")] + [f"treatment {t.name}" for t in config.matching("Treatment*")]
 
 
 def makeService(options):
