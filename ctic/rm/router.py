@@ -22,9 +22,10 @@ Works"; §n = shared/reference/gvp-rm-ctic.md):
   Request-URI user part), the call is mapped if it was not, C{gvp.rm.tenant-id}
   is added, and the 200 OK back to the CTIC carries
   C{X-Genesys-GVP-CTI-Params} when the mapping happened then (seed).
-- An INVITE from an MCP (a new call) goes to the gateway of its session,
-  with the CTI service parameters as Request-URI parameters; so does a REFER
-  from an MCP inside a CTI session (seed).
+- An INVITE from an MCP (a new call) goes to the CTIC of its CTI session
+  (which places it with C{gvp.ctic.outbound=1}), else to the gateway of its
+  session, with the CTI service parameters as Request-URI parameters; so
+  does a REFER from an MCP inside a CTI session (seed).
 - A CTIC's failure: a code in C{cti-unavailable-respcode} applies
   C{cti-unavailable-action} (group, else C{rm.}); a 404 falls back to a
   VoiceXML resource (C{gvp.rm.resource-req} unless
@@ -109,6 +110,26 @@ class RMRouter:
                 return m
         return None
 
+    @staticmethod
+    def _addresses(request):
+        """
+        The addresses a request's sender may be known by, for telling CTICs
+        and MCPs from gateways (ours): the source host:port, then the top
+        Via's sent-by and the Contact's host:port, which carry the listening
+        port of a peer that sends over TCP from an ephemeral port.  An
+        advertised address counts only on the source's own IP address, so
+        no peer can pass for another host's resource.
+        """
+        src = request.source
+        yield src.host, src.port
+        via = request.top_via
+        if via is not None and via.host == src.host:
+            yield via.host, via.port or 5060
+        for contact in request.contact[:1]:
+            uri = getattr(contact, "uri", None)
+            if getattr(uri, "host", None) == src.host:
+                yield uri.host, uri.port or 5060
+
     # --- requests -----------------------------------------------------------------
 
     def route_request(self, request, ctx):
@@ -120,11 +141,12 @@ class RMRouter:
         if method != "INVITE":
             return Reject(405, headers={"Allow": ALLOW})
         src = request.source
-        gs, m = self._ctic_member(src.host, src.port)
-        if m is not None:
-            return self._from_ctic(request, ctx, gs)
-        if self._mcp_member(src.host, src.port) is not None:
-            return self._from_mcp(request, ctx)
+        for host, port in self._addresses(request):
+            gs, m = self._ctic_member(host, port)
+            if m is not None:
+                return self._from_ctic(request, ctx, gs)
+            if self._mcp_member(host, port) is not None:
+                return self._from_mcp(request, ctx)
         group = self.config.gateway_group_for(src.host, src.port)
         if group is not None:
             return self._from_gateway(request, ctx, group)
@@ -393,22 +415,36 @@ class RMRouter:
     # --- from an MCP --------------------------------------------------------------
 
     def _from_mcp(self, request, ctx):
+        """
+        An MCP's new INVITE.  In a CTI session whose CTIC is known it goes to
+        that CTIC ("Outbound Calls": the RM routes the MCP's outbound calls
+        to the CTI Connector; docs/gvp-rm-ctic.rst: requests from the MCP go
+        to the CTIC that set the call up), which places it on the network
+        with C{gvp.ctic.outbound=1}; otherwise to the session's gateway.
+        Either way the CTI service parameters (C{DefaultAgent},
+        C{TransferOnCTI}) ride as Request-URI parameters.
+        """
         sid = SessionID.parse(request.headers.get(SESSION_ID) or "")
         session = self.sessions.by_guid.get(sid.guid) if sid is not None else None
-        peer = self._gateway_target(request, session)
+        to_ctic = session is not None and session.cti and session.ctic is not None
+        peer = session.ctic.peer if to_ctic else self._gateway_target(request, session)
         if peer is None:
             return self._reject(404, "No gateway for this outbound call")
         uri = request.uri.copy()
+        if to_ctic:
+            uri.host, uri.port = session.ctic.member.host, session.ctic.member.port
         if session is not None:
             ctx.data["session"] = session
             self.sessions.add_leg(session, request.call_id, "mcp-outbound", peer, request)
             if session.cti and session.profile is not None:
                 for name, value in session.profile.cti_parameters:
                     uri.params[name] = _param(value)
-        log.info("MCP outbound INVITE {call_id} to gateway {peer}", call_id=request.call_id, peer=str(peer))
+        log.info("MCP outbound INVITE {call_id} to {kind} {peer}", call_id=request.call_id,
+                 kind="CTIC" if to_ctic else "gateway", peer=str(peer))
         ctx.data["kind"] = "outbound"
         self.counts["forwarded"] += 1
-        return Forward(peer=peer, uri=uri, record_route=self._record_route())
+        headers = {SESSION_ID: request.headers.get(SESSION_ID)} if to_ctic else {}
+        return Forward(peer=peer, uri=uri, headers=headers, record_route=self._record_route())
 
     # --- in dialog ----------------------------------------------------------------
 

@@ -251,8 +251,17 @@ def test_mcp_outbound_and_refer_carry_cti_parameters():
     a_out = ladder(rm, gw, ctic, "sip:800@10.0.0.1", "A")
     sid = sid_of(a_out)
     mcp.invite("sip:7000@10.0.0.1", "M1", headers=[f"X-Genesys-GVP-Session-ID: {sid}"])
-    out = rm.one(to=GW)
+    out = rm.one(to=ctic.peer)  # the CTIC of the session places it on the network
+    assert (out.uri.user, out.uri.host, out.uri.port) == ("7000", CTIC1.host, CTIC1.port)
     assert out.uri.params["defaultagent"] == "5000"
+    assert sid_of(out).guid == sid.guid
+    # Not a CTI session: straight to the gateway the call came from.
+    rm0 = rm_with(0)
+    gw0, mcp0 = UA(rm0, GW, "gw"), UA(rm0, MCP1, "mcp")
+    call = ladder(rm0, gw0, mcp0, "sip:800@10.0.0.1", "P")
+    mcp0.invite("sip:7000@10.0.0.1", "M2", headers=[f"X-Genesys-GVP-Session-ID: {sid_of(call)}"])
+    out = rm0.one(to=GW)
+    assert "defaultagent" not in out.uri.params
     # REFER from the MCP inside leg B goes to the CTIC with the parameters.
     b_out = ladder(rm, ctic, mcp, "sip:800@10.0.0.1", "B", headers=[f"X-Genesys-GVP-Session-ID: {sid}"])
     mcp.respond(b_out, 200)
