@@ -224,7 +224,7 @@ class RMRouter:
         session.ctic = m
         session.ctic_key = m.member.key
         ctx.data["kind"] = "to-ctic"
-        params = {k: v for k, v in request.uri.params.items() if k not in CONSUMED_PARAMS}
+        params = {k: v for k, v in request.uri.params.items() if k.lower() not in CONSUMED_PARAMS}
         if session.use_cti == 2 and session.profile is not None:
             for name, value in session.profile.cti_parameters:
                 params[name] = _param(value)
@@ -324,7 +324,7 @@ class RMRouter:
         session.mcp = m
         session.mcp_key = m.member.key
         ctx.data["kind"] = "to-mcp"
-        params = {k: v for k, v in request.uri.params.items() if k not in CONSUMED_PARAMS}
+        params = {k: v for k, v in request.uri.params.items() if k.lower() not in CONSUMED_PARAMS}
         profile = session.profile
         if script is not None:
             service_type, url = script

@@ -51,16 +51,79 @@ def escape(text: str, allowed=_USER_OK) -> str:
 PARAM_CHARS = _PARAM_OK
 
 
-def parse_uri_params(text: str) -> dict:
-    """C{;a=b;c} (leading C{;} already stripped) into an ordered dict; names lower-cased."""
-    params = {}
+class URIParams(dict):
+    """
+    URI parameters: names kept exactly as sent (a VoiceXML application reads
+    C{session.connection.protocol.sip.requesturi['CustomerID']} case by
+    case), looked up case-insensitively as RFC 3261 §19.1.4 compares them:
+    C{params.get("transport")} finds C{;Transport=tcp}.  Setting a name
+    that is there in another case replaces that entry.  An exact-case hit
+    costs what a dict look-up does; only a miss scans.
+    """
+
+    __slots__ = ()
+
+    def _key(self, name):
+        if dict.__contains__(self, name):
+            return name
+        low = name.lower()
+        for key in self:
+            if key.lower() == low:
+                return key
+        return None
+
+    def __contains__(self, name):
+        return self._key(name) is not None
+
+    def __getitem__(self, name):
+        key = self._key(name)
+        if key is None:
+            raise KeyError(name)
+        return dict.__getitem__(self, key)
+
+    def get(self, name, default=None):
+        key = self._key(name)
+        return default if key is None else dict.__getitem__(self, key)
+
+    def __setitem__(self, name, value):
+        key = self._key(name)
+        dict.__setitem__(self, name if key is None else key, value)
+
+    def __delitem__(self, name):
+        key = self._key(name)
+        if key is None:
+            raise KeyError(name)
+        dict.__delitem__(self, key)
+
+    def pop(self, name, *default):
+        key = self._key(name)
+        if key is None:
+            if default:
+                return default[0]
+            raise KeyError(name)
+        return dict.pop(self, key)
+
+    def setdefault(self, name, default=None):
+        key = self._key(name)
+        if key is None:
+            dict.__setitem__(self, name, default)
+            return default
+        return dict.__getitem__(self, key)
+
+    def copy(self):
+        return URIParams(self)
+
+
+def parse_uri_params(text: str) -> URIParams:
+    """C{;a=b;c} (leading C{;} already stripped) into L{URIParams}; names as sent."""
+    params = URIParams()
     for part in text.split(";"):
         if not part:
             raise SIPParseError("empty URI parameter")
         name, sep, value = part.partition("=")
         if not name:
             raise SIPParseError("URI parameter without a name")
-        params[name.lower()] = value if sep else None
+        params[name] = value if sep else None  # a repeated name: the last one wins
     return params
 
 
@@ -88,7 +151,7 @@ class URI:
         for cls in type(self).__mro__:
             for name in getattr(cls, "__slots__", ()):
                 value = getattr(self, name)
-                setattr(new, name, dict(value) if isinstance(value, dict) else value)
+                setattr(new, name, type(value)(value) if isinstance(value, dict) else value)
         return new
 
 
@@ -100,7 +163,7 @@ class SIPURI(URI):
     @ivar password: as written, or C{None}.
     @ivar host: host name, IPv4 address, or IPv6 reference I{without} brackets.
     @ivar port: int or C{None}.
-    @ivar params: ordered dict, names lower-case, value C{None} for a flag.
+    @ivar params: L{URIParams}, names as sent (looked up case-insensitively), value C{None} for a flag.
     @ivar headers: the C{?...} part as written (without C{?}), or C{None}.
     """
 
@@ -112,7 +175,7 @@ class SIPURI(URI):
         self.password = password
         self.host = host
         self.port = port
-        self.params = params if params is not None else {}
+        self.params = params if type(params) is URIParams else URIParams(params or ())
         self.headers = headers
 
     @property
@@ -150,7 +213,7 @@ class TelURI(URI):
     def __init__(self, number, params=None):
         self.scheme = "tel"
         self.number = number
-        self.params = params if params is not None else {}
+        self.params = params if type(params) is URIParams else URIParams(params or ())
 
     @property
     def user(self):
@@ -201,7 +264,7 @@ def parse_uri(text: str) -> URI:
         number, _, ptext = rest.partition(";")
         if not number:
             raise SIPParseError(f"empty tel URI {text[:80]!r}")
-        return TelURI(number, parse_uri_params(ptext) if ptext else {})
+        return TelURI(number, parse_uri_params(ptext) if ptext else URIParams())
     if not rest:
         raise SIPParseError(f"empty URI {text[:80]!r}")
     return AbsoluteURI(scheme, rest)
@@ -229,7 +292,7 @@ def _parse_sip(scheme: str, rest: str, whole: str) -> SIPURI:
         params = parse_uri_params(rest[semi + 1:])
         rest = rest[:semi]
     else:
-        params = {}
+        params = URIParams()
     port = None
     if rest[:1] == "[":
         end = rest.find("]")

@@ -184,7 +184,8 @@ def test_ctic_dnis_defaults_to_request_uri_user_and_bye_from_ctic_carries_cdr():
     a_out = ladder(rm, gw, ctic, "sip:chan1@10.0.0.1", "A")
     b_out = ladder(rm, ctic, mcp, "sip:5550001@10.0.0.1;CustomerID=42", "B",
                    headers=[f"X-Genesys-GVP-Session-ID: {sid_of(a_out)}"])
-    assert b_out.uri.params["CustomerID".lower()] == "42"  # attached data passes to the MCP
+    # attached data passes to the MCP, the parameter name exactly as the CTIC wrote it
+    assert dict(b_out.uri.params)["CustomerID"] == "42" and ";CustomerID=42" in str(b_out.uri)
     assert b_out.uri.params["voicexml"] == "http://apps/sales.vxml"
     hang_up(rm, ctic, mcp, b_out, "B", bye_headers=["X-Genesys-GVP-CDR: call-disposition=transferred;x=1"])
     ctic.respond(a_out, 486)  # any error: the next CTIC, then fail-over-cti-handling (reject)

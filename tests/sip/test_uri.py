@@ -52,10 +52,18 @@ def test_malformed(text):
         parse_uri(text)
 
 
-def test_params_case_and_flags():
-    u = parse_uri("sip:gw.example.com;Transport=UDP;LR;maddr=239.255.255.1;ttl=15")
-    assert u.params == {"transport": "UDP", "lr": None, "maddr": "239.255.255.1", "ttl": "15"}
-    assert str(u) == "sip:gw.example.com;transport=UDP;lr;maddr=239.255.255.1;ttl=15"
+def test_params_keep_their_case_and_are_looked_up_without_it():
+    u = parse_uri("sip:gw.example.com;Transport=UDP;LR;maddr=239.255.255.1;ttl=15;CustomerID=42")
+    assert dict(u.params) == {"Transport": "UDP", "LR": None, "maddr": "239.255.255.1", "ttl": "15",
+                              "CustomerID": "42"}
+    assert str(u) == "sip:gw.example.com;Transport=UDP;LR;maddr=239.255.255.1;ttl=15;CustomerID=42"
+    assert u.transport == "UDP" and "lr" in u.params and u.params["customerid"] == "42"
+    assert u.params.get("MADDR") == "239.255.255.1" and u.params.get("nope") is None
+    u.params["transport"] = "tcp"  # replaces ;Transport, keeping the name as written
+    copy = u.copy()
+    assert copy.params.pop("lr", "absent") is None and "LR" not in copy.params and "LR" in u.params
+    assert str(copy) == "sip:gw.example.com;Transport=tcp;maddr=239.255.255.1;ttl=15;CustomerID=42"
+    assert dict(parse_uri("sip:h;a=1;A=2").params) == {"a": "2"}  # a repeated name: the last one wins
 
 
 def test_tel_uri():
