@@ -11,6 +11,7 @@ import datetime
 import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import FakeDatagramTransport, MemoryReactorClock, StringTransport
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 
 from ctic.sip.message import make_response
 from ctic.sip.parser import Limits, StreamParser, parse_datagram
@@ -242,6 +243,72 @@ def test_failed_connect_reports_transport_error(reactor, user):
     from twisted.internet.error import ConnectionRefusedError
     client[2].clientConnectionFailed(None, Failure(ConnectionRefusedError()))
     assert [(p, m.method) for p, m, _ in user.errors] == [(peer, "OPTIONS"), (peer, "OPTIONS")]
+
+
+class BrokenTransport(StringTransport):
+    """A stream whose writes raise, as a TLS connection in a bad state can."""
+
+    def write(self, data):
+        raise OSError("write on a broken connection")
+
+
+def test_failed_write_on_a_connection_is_a_transport_error_not_a_raise(reactor, user):
+    layer = TransportLayer(reactor, user)
+    proto, transport = stream(layer, "192.0.2.60", 5060)
+    proto.transport = broken = BrokenTransport()
+    peer = Peer("TCP", "192.0.2.60", 5060)
+    req = parse_datagram(options())
+    with capturedLogs() as events:
+        layer.send(req, peer)  # must not raise
+    [(p, msg, reason)] = user.errors
+    assert (p, msg.method) == (peer, "OPTIONS") and "write on a broken connection" in reason
+    assert layer.write_failures == 1 and layer.connection_count == 0 and broken.disconnecting
+    [event] = [e for e in events if e["log_level"] == LogLevel.error]
+    assert "log_failure" not in event and "\n" not in formatEvent(event)  # one line, no traceback
+    proto.connectionLost(None)
+    assert_no_pending_calls(reactor)
+
+
+def test_failed_write_to_a_new_connection_reports_every_queued_message(reactor, user):
+    layer = TransportLayer(reactor, user)
+    peer = Peer("TCP", "192.0.2.61", 5060)
+    for call_id in (b"q1", b"q2"):
+        layer.send(parse_datagram(options(call_id=call_id)), peer)
+    ((_, _, factory, _, _),) = reactor.tcpClients
+    proto = factory.buildProtocol(None)
+    proto.makeConnection(BrokenTransport())  # must not raise
+    assert [m.call_id for _, m, _ in user.errors] == ["q1", "q2"]
+    assert layer.write_failures == 1 and layer.connection_count == 0
+    proto.connectionLost(None)
+    assert_no_pending_calls(reactor)
+
+
+def test_failed_keepalive_pong_does_not_raise(reactor, user):
+    layer = TransportLayer(reactor, user)
+    proto, transport = stream(layer)
+    proto.transport = BrokenTransport()
+    proto.dataReceived(b"\r\n\r\n")
+    assert layer.write_failures == 1 and user.errors == [] and layer.connection_count == 0
+    proto.connectionLost(None)
+    assert_no_pending_calls(reactor)
+
+
+def test_failed_write_ends_a_waiting_transaction_with_503(reactor):
+    from ctic.sip.transaction import TransactionLayer
+
+    layer = TransportLayer(reactor)
+    txns = TransactionLayer(reactor, layer)
+    layer.user = txns
+    proto, transport = stream(layer, "192.0.2.60", 5060)
+    proto.transport = BrokenTransport()
+    req = parse_datagram(options(via=b"SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bKw1"))
+    txn = txns.send_request(req, Peer("TCP", "192.0.2.60", 5060), push_via=False)
+    got = []
+    txn.on_response = got.append
+    reactor.advance(0)
+    assert [r.status for r in got] == [503] and txns.client == {}
+    proto.connectionLost(None)
+    assert_no_pending_calls(reactor)
 
 
 def test_tcp_malformed_request_answered_and_connection_kept(reactor, user):
