@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from twisted.internet.defer import maybeDeferred
 from twisted.logger import Logger, LogLevel
 
 from ctic.rm.cdr import CDR
@@ -213,9 +214,10 @@ class SessionTable:
             self.on_end(session)
         now = self.clock.seconds()
         self._log_end(session, now)
-        cdr = session.cdr(now)
         self.writing += 1
-        d = self.sink.write(cdr)
+        # A sink that raises, like one whose Deferred fails, still lets the
+        # session be forgotten: the table must not keep it for ever.
+        d = maybeDeferred(lambda: self.sink.write(session.cdr(now)))
 
         def forget(result):
             self.writing -= 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ctic.sip.errors import SIPParseError
-from ctic.sip.uri import URI, AbsoluteURI, format_params, parse_uri
+from ctic.sip.uri import URI, format_params, parse_uri
 
 # RFC 3261 §7.3.3 and later RFCs' compact forms.
 COMPACT = {
@@ -300,15 +300,18 @@ class NameAddr:
     A From, To, Contact, Route or Record-Route value: optional display name,
     a URI, header parameters.
 
-    The URI text is checked when the header is parsed and turned into a
-    L{URI} object the first time C{uri} is read (most messages never need
-    the From and To URIs as objects).
+    The URI is parsed with the header, by L{parse_uri}, the one grammar
+    every later reader uses (C and Python alike): a URI a copy or a proxy
+    would reject is a 400 at the first parse.
 
     @ivar display: the display name as written (quoted or token form), or C{None}.
     @ivar uri: a L{URI}; C{None} only for the C{Contact: *} wildcard.
     @ivar params: header parameters (not URI parameters), ordered dict.
     """
 
+    # _uri_text is always None: it is kept only because the C accelerator
+    # (ctic/sip/_speedups.c) fills this layout, and an extension built
+    # before its removal would then fail on every name-addr.
     __slots__ = ("display", "_uri", "_uri_text", "params")
 
     def __init__(self, uri, display=None, params=None):
@@ -368,29 +371,11 @@ class NameAddr:
 
     @property
     def uri(self):
-        uri = self._uri
-        if uri is None and self._uri_text is not None:
-            try:
-                uri = parse_uri(self._uri_text)
-            except SIPParseError:
-                # The shape was checked at parse time; keep what cannot be
-                # read further as an opaque URI rather than fail a reader.
-                scheme, _, opaque = self._uri_text.partition(":")
-                uri = AbsoluteURI(scheme.lower(), opaque)
-            self._uri = uri
-            self._uri_text = None
-        return uri
+        return self._uri
 
     @uri.setter
     def uri(self, value) -> None:
         self._uri = value
-        self._uri_text = None
-
-    def validate(self) -> None:
-        """Parse the URI now, raising L{SIPParseError} if it is malformed."""
-        if self._uri is None and self._uri_text is not None:
-            self._uri = parse_uri(self._uri_text)
-            self._uri_text = None
 
     @property
     def tag(self) -> str | None:
@@ -412,18 +397,18 @@ class NameAddr:
 
     @property
     def is_star(self) -> bool:
-        return self._uri is None and self._uri_text is None
+        return self._uri is None
 
     def copy(self) -> "NameAddr":
         na = NameAddr.__new__(NameAddr)
         na._uri = self._uri.copy() if self._uri is not None else None
-        na._uri_text = self._uri_text
+        na._uri_text = None
         na.display = self.display
         na.params = dict(self.params)
         return na
 
     def __str__(self):
-        uri = self._uri_text if self._uri is None else self._uri
+        uri = self._uri
         if uri is None:
             return "*"
         text = f"<{uri}>" if self.display is None else f"{self.display} <{uri}>"

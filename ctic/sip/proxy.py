@@ -17,6 +17,12 @@ responses.  A I{router} decides where each request goes::
 
 C{None} from C{route_request} forwards by Route and Request-URI (what an
 in-dialog request wants); for an out-of-dialog request it is a 404.
+
+Whatever the router decided, the request ends with one final response
+upstream and one C{on_finished}: a failure after the decision (copying or
+building the forwarded request, starting its client transaction, relaying a
+response, Timer C) is a 500, a send that cannot happen a 503, and either way
+the router releases what it holds for the request (ours).
 """
 
 from __future__ import annotations
@@ -26,13 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from ctic.sip.dialog import new_tag
 from ctic.sip.headers import MAGIC_COOKIE, NameAddr, Via
 from ctic.sip.message import Request, Response, make_response
 from ctic.sip.responder import SCHEMES
-from ctic.sip.transaction import TransactionLayer, Timers, new_branch
+from ctic.sip.transaction import InviteClientTransaction, TransactionLayer, Timers, new_branch
 from ctic.sip.transport import DEFAULT_PORTS, Peer, uri_peer
 from ctic.sip.uri import SIPURI, TelURI
 from ctic.timers import Timer
@@ -170,8 +176,13 @@ class Proxy:
         ctx = RequestContext(request, server)
         ctx.loop_key = key
         if request.method == "INVITE":
-            server.respond(make_response(request, 100))
             self.contexts[server] = ctx
+        self._guarded(ctx, "routing", self._route, ctx)
+
+    def _route(self, ctx: RequestContext) -> None:
+        request = ctx.request
+        if request.method == "INVITE":
+            ctx.server.respond(make_response(request, 100))
         try:
             decision = self.router.route_request(request, ctx)
         except Exception:
@@ -179,9 +190,10 @@ class Proxy:
             self._reject(ctx, Reject(500, "Server Internal Error (routing)"))
             return
         if isinstance(decision, Deferred):
-            decision.addCallbacks(lambda d: self._apply(ctx, d), lambda f: self._routing_failed(ctx, f))
+            decision.addCallbacks(lambda d: self._guarded(ctx, "forwarding", self._apply, ctx, d),
+                                  lambda f: self._routing_failed(ctx, f))
         else:
-            self._apply(ctx, decision)
+            self._guarded(ctx, "forwarding", self._apply, ctx, decision)
 
     def _validate(self, request: Request, key: str) -> Response | None:
         if request.uri.scheme not in SCHEMES:
@@ -228,7 +240,7 @@ class Proxy:
 
     def _routing_failed(self, ctx, failure) -> None:
         log.failure("Routing failed for {method} {call_id}", failure, method=ctx.request.method, call_id=ctx.call_id)
-        self._reject(ctx, Reject(500, "Server Internal Error (routing)"))
+        self._guarded(ctx, "rejecting", self._reject, ctx, Reject(500, "Server Internal Error (routing)"))
 
     def _apply(self, ctx: RequestContext, decision) -> None:
         if ctx.finished:
@@ -282,10 +294,11 @@ class Proxy:
         branch = f"{MAGIC_COOKIE}-{ctx.loop_key or loop_hash(request)}.{new_branch()[len(MAGIC_COOKIE):]}"
         client = self.txns.send_request(out, peer, branch=branch)
         ctx.client = client
-        client.on_response = lambda response: self._response(ctx, client, response)
+        client.on_response = lambda response: self._guarded(ctx, "relaying a response", self._response, ctx,
+                                                            client, response)
         if out.method == "INVITE":
             if ctx.timer_c is None:
-                ctx.timer_c = Timer(self.clock, self._timer_c, ctx)
+                ctx.timer_c = Timer(self.clock, self._guarded, ctx, "on Timer C", self._timer_c, ctx)
             ctx.timer_c.start(fwd.timeout or self.timer_c)
 
     def _timer_c(self, ctx: RequestContext) -> None:
@@ -368,13 +381,52 @@ class Proxy:
             # Keep the context while 2xx retransmissions may still come (Timer L).
             server = ctx.server
             server.on_terminated = lambda txn, reason: self.contexts.pop(txn, None)
-        ctx.server.respond(response)
+        try:
+            ctx.server.respond(response)
+        except Exception:
+            log.failure("Could not answer {status} to {method} {call_id}", level=LogLevel.error,
+                        status=response.status, method=ctx.request.method, call_id=ctx.call_id)
         on_finished = getattr(self.router, "on_finished", None)
         if on_finished is not None:
             try:
                 on_finished(ctx, response)
             except Exception:
                 log.failure("Router on_finished failed for {call_id}", call_id=ctx.call_id)
+
+    # --- failures after the routing decision ------------------------------------------
+
+    def _guarded(self, ctx: RequestContext, step: str, fn, *args) -> None:
+        """Run one step of handling C{ctx}; if it raises, give the request up (L{_failed})."""
+        try:
+            fn(*args)
+        except Exception:
+            self._failed(ctx, step)
+
+    def _failed(self, ctx: RequestContext, step: str) -> None:
+        """
+        A bug while C{step} for C{ctx}: abandon the attempt in flight (an
+        INVITE is CANCELled once it can be) and answer 500 upstream, which
+        calls the router's C{on_finished}, so that what it holds for the
+        request (an RM session, a CTIC or MCP port) is released now, not at
+        a session timeout hours later.
+        """
+        log.failure("Proxy failed {step} {method} {call_id}; answering 500", level=LogLevel.error, step=step,
+                    method=ctx.request.method, call_id=ctx.call_id)
+        client, ctx.client = ctx.client, None
+        if isinstance(client, InviteClientTransaction):
+            try:
+                client.cancel()
+            except Exception:
+                log.failure("Could not CANCEL the abandoned INVITE {call_id}", level=LogLevel.error,
+                            call_id=ctx.call_id)
+        if ctx.finished:
+            return
+        reason = f"Server Internal Error ({step})"
+        try:
+            response = make_response(ctx.request, 500, reason, to_tag=new_tag())
+        except Exception:
+            response = Response(500, reason)  # for on_finished; there is nothing to send it with
+        self._send_final(ctx, response)
 
     # --- CANCEL, ACK, stray responses -----------------------------------------------
 
@@ -410,7 +462,7 @@ class Proxy:
         if peer is None:
             return
         self.txns.push_via(out, peer)
-        self.transport.send(out, peer)
+        self.txns.send(out, peer)
 
     def stray_response(self, response: Response) -> None:
         """§16.7: a response without a transaction (e.g. a late 2xx): forward statelessly."""
@@ -421,7 +473,7 @@ class Proxy:
             return
         up = response.copy()
         up.headers._d["via"].pop(0)
-        self.transport.send_response(up)
+        self.txns.send_response(up)
 
     def transport_error(self, peer, msg, reason) -> None:
         pass  # client transactions report it as 503 to _response

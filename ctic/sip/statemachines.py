@@ -96,7 +96,7 @@ class ClientTransaction(_Transaction):
         self.on_response = None
 
     def _send(self) -> None:
-        self.layer.transport.send(self.request, self.peer)
+        self.layer.send(self.request, self.peer)
 
     def _deliver(self, response: Response) -> None:
         if self.on_response is not None:
@@ -214,7 +214,7 @@ class InviteClientTransaction(ClientTransaction):
 
     def _send_ack(self, response: Response) -> None:
         """§17.1.1.3: the ACK for a non-2xx final response, inside the transaction."""
-        self.layer.transport.send(self._hop_request("ACK", response.to), self.peer)
+        self.layer.send(self._hop_request("ACK", response.to), self.peer)
 
     def cancel(self, reason: str | None = None) -> None:
         """
@@ -318,7 +318,7 @@ class ServerTransaction(_Transaction):
         return self.request.method
 
     def _send(self, response: Response) -> None:
-        self.layer.transport.send_response(response, self.request)
+        self.layer.send_response(response, self.request)
 
     def terminate(self, reason: str = "done") -> None:
         if not self._end():

@@ -20,6 +20,9 @@ transaction user (TU)::
 
 A client transaction reports every response, and a locally built 408
 (Timer B/F) or 503 (transport error), through C{txn.on_response(response)}.
+A transport reports a send that could not happen with C{transportError};
+one that raises instead is treated the same, so no send raises into a timer,
+the TU or the reactor.
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ class TransactionLayer:
                          limit=self.max_transactions, count=self.overloaded)
             resp = make_response(request, 503, "Service Unavailable (overload)", to_tag=stateless_tag(request))
             resp.headers.set("Retry-After", "5")
-            self.transport.send_response(resp, request)
+            self.send_response(resp, request)
             return
         if method == "INVITE":
             txn = InviteServerTransaction(self, request, key)
@@ -170,6 +173,27 @@ class TransactionLayer:
         if self.tu is not None and hasattr(self.tu, "transport_error"):
             self.tu.transport_error(peer, msg, reason)
 
+    # --- to the transport -------------------------------------------------------
+
+    def send(self, msg, peer) -> None:
+        """Hand a message to the transport; a send that raises is a transport error (L{transportError})."""
+        try:
+            self.transport.send(msg, peer)
+        except Exception as e:
+            self._send_raised(peer, msg, e)
+
+    def send_response(self, response: Response, request: Request | None = None) -> None:
+        """Hand a response to the transport (on the request's connection, else by the top Via)."""
+        try:
+            self.transport.send_response(response, request)
+        except Exception as e:
+            self._send_raised(request.source if request is not None else None, response, e)
+
+    def _send_raised(self, peer, msg, error: Exception) -> None:
+        log.error("Sending {summary} to {peer} raised {error}; handled as a transport error",
+                  summary=msg.summary(), peer=str(peer), error=repr(error))
+        self.transportError(peer, msg, f"send failed: {error}")
+
     # --- for the TU ---------------------------------------------------------------
 
     def send_request(self, request: Request, peer, push_via: bool = True, branch: str | None = None) -> ClientTransaction:
@@ -185,7 +209,11 @@ class TransactionLayer:
         else:
             txn = NonInviteClientTransaction(self, request, peer)
         self.client[txn.key] = txn
-        txn.start()
+        try:
+            txn.start()
+        except Exception:
+            txn.terminate()  # leave no half-started transaction (nor its timers) behind
+            raise
         return txn
 
     def push_via(self, request: Request, peer, branch: str | None = None) -> None:

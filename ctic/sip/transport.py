@@ -11,6 +11,11 @@ bounds their number, and hands every good message to its user::
     user.messageReceived(message)          # message.source is a Peer
     user.transportError(peer, message, reason)   # a send that could not happen
 
+No send or write raises into its caller or the reactor: a write that fails
+is logged (one line, error level), counted in C{write_failures}, and
+reported with C{transportError} for the message that was being sent, so a
+transaction waiting on it ends with a 503.
+
 The reactor is passed in; nothing here imports the global one.
 """
 
@@ -21,7 +26,7 @@ import socket
 from dataclasses import dataclass, field
 
 from twisted.internet import protocol
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from ctic.events import MessageEvents
 from ctic.sip.errors import SIPParseError
@@ -166,6 +171,8 @@ class TransportLayer:
         # Answers to malformed requests that could not be sent (too large for a
         # datagram, or the write failed); read by metrics.
         self.dropped_error_responses = 0
+        # Stream writes that raised (each logged, the connection closed); read by metrics.
+        self.write_failures = 0
 
     # --- listening ---------------------------------------------------------
 
@@ -245,17 +252,17 @@ class TransportLayer:
             try:
                 reply(out)
             except Exception as e:  # a write must never raise into the reactor
-                self._drop_error_response(peer, err, f"write failed: {e}")
+                self._drop_error_response(peer, err, f"write failed: {e!r}", LogLevel.error)
         else:
             log.warn(
                 "Dropped malformed {kind} from {peer}: {reason}",
                 kind="response" if err.is_request is False else "message", peer=str(peer), reason=err.reason,
             )
 
-    def _drop_error_response(self, peer: Peer, err: SIPParseError, why: str) -> None:
+    def _drop_error_response(self, peer: Peer, err: SIPParseError, why: str, level=LogLevel.warn) -> None:
         self.dropped_error_responses += 1
-        log.warn(
-            "Dropped the {status} answer to a malformed {method} from {peer}: {why}",
+        log.emit(
+            level, "Dropped the {status} answer to a malformed {method} from {peer}: {why}",
             status=err.status, method=err.method, peer=str(peer), why=why,
         )
 
@@ -263,7 +270,13 @@ class TransportLayer:
 
     def send(self, msg: Message, peer: Peer) -> None:
         """Send a message to a peer, opening a stream connection if needed."""
-        data = bytes(msg)
+        try:
+            data = bytes(msg)
+        except Exception as e:  # a message we built that cannot be written out
+            log.error("Could not serialize {summary} for {peer}: {error}", summary=msg.summary(), peer=str(peer),
+                      error=repr(e))
+            self._report(peer, msg, f"unserializable message: {e!r}")
+            return
         if self.events.active:
             self._event("out", peer, msg)
         if peer.transport == "UDP":
@@ -290,7 +303,7 @@ class TransportLayer:
             return
         conn = self._connections.get(peer)
         if conn is not None:
-            conn.write(data)
+            conn.write(data, msg)
             return
         queue = self._pending.get(peer)
         if queue is not None:
@@ -338,9 +351,31 @@ class TransportLayer:
 
     def _fail(self, peer: Peer, msg: Message, reason: str) -> None:
         log.warn("SIP send to {peer} failed: {reason}", peer=str(peer), reason=reason)
+        self._report(peer, msg, reason)
+
+    def _report(self, peer: Peer, msg: Message, reason: str) -> None:
         user = self.user
         if user is not None and hasattr(user, "transportError"):
             user.transportError(peer, msg, reason)
+
+    def _write_failed(self, conn: "SIPStreamProtocol", data: bytes, msg: Message | None, error: Exception) -> None:
+        """
+        A write on a stream connection raised: log it (one line), count it,
+        close the connection (the next send opens a new one) and report a
+        transport error for C{msg}.
+        """
+        reason = f"write failed: {error!r}"
+        self.write_failures += 1
+        log.error("SIP {what} to {peer} not sent, closing the connection: {reason}",
+                  what=msg.summary() if msg is not None else f"write of {len(data)} bytes", peer=str(conn.peer),
+                  reason=reason)
+        self._unregister(conn)
+        try:
+            conn.transport.abortConnection()
+        except Exception as e:
+            log.error("Could not close {peer} after a failed write: {error}", peer=str(conn.peer), error=repr(e))
+        if msg is not None:
+            self._report(conn.peer, msg, reason)
 
     # --- connection table --------------------------------------------------
 
@@ -348,8 +383,12 @@ class TransportLayer:
         self._connections[conn.peer] = conn
         if conn.inbound:
             self._per_source[conn.peer.host] = self._per_source.get(conn.peer.host, 0) + 1
-        for data, msg in self._pending.pop(conn.peer, []):
-            conn.write(data)
+        queue = self._pending.pop(conn.peer, [])
+        for i, (data, msg) in enumerate(queue):
+            if not conn.write(data, msg):
+                for _, unsent in queue[i + 1:]:
+                    self._report(conn.peer, unsent, "an earlier write on its connection failed")
+                return
 
     def _unregister(self, conn: "SIPStreamProtocol") -> None:
         if self._connections.get(conn.peer) is conn:
@@ -460,9 +499,15 @@ class SIPStreamProtocol(protocol.Protocol):
         self.layer._register(self)
         self.idle.start(self.layer.config.tcp_idle_timeout)
 
-    def write(self, data: bytes) -> None:
-        self.transport.write(data)
+    def write(self, data: bytes, msg: Message | None = None) -> bool:
+        """Write C{data} (C{msg}, if it is one); never raises (L{TransportLayer._write_failed})."""
+        try:
+            self.transport.write(data)
+        except Exception as e:
+            self.layer._write_failed(self, data, msg, e)
+            return False
         self.idle.start(self.layer.config.tcp_idle_timeout)
+        return True
 
     def dataReceived(self, data):
         self.idle.start(self.layer.config.tcp_idle_timeout)
@@ -495,7 +540,7 @@ class SIPStreamProtocol(protocol.Protocol):
     def _handle(self, events) -> None:
         for event in events:
             if event is PING:
-                self.transport.write(b"\r\n")
+                self.write(b"\r\n")  # RFC 5626 §4.4.1: the pong
             elif isinstance(event, SIPParseError):
                 self.layer._bad(event, self.peer, self.transport.write)
             else:

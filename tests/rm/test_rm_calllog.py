@@ -159,6 +159,24 @@ def test_cdr_write_failure_logs_cdr_failed_at_warn():
     assert "cdr.written" not in log.kinds()
 
 
+def test_a_sink_that_raises_still_lets_the_session_go():
+    from tests.rm.harness import BASE, RM, gateway_group
+
+    class RaisingSink(FailingSink):
+        def write(self, cdr):
+            raise OSError("disk gone")
+
+    rm = RM(BASE + gateway_group(0), sink=RaisingSink())
+    gw, mcp = UA(rm, GW, "gw"), UA(rm, MCP1, "mcp")
+    with CallLog() as log:
+        inv = ladder(rm, gw, mcp, "sip:800@10.0.0.1", "W2")
+        mcp.respond(inv, 603)
+        assert rm.take()[-1][1].status == 603  # after the ACK to the MCP
+    assert log.one("cdr.failed")["reason"] == "disk gone"
+    assert len(rm.sessions) == 0 and rm.sessions.by_call_id == {} and rm.sessions.writing == 0
+    assert rm.router.mcp_groups[0].usage == 0
+
+
 def test_json_observer_carries_the_fields():
     rm = rm_with(0)
     gw, mcp = UA(rm, GW, "gw"), UA(rm, MCP1, "mcp")

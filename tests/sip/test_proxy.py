@@ -439,6 +439,26 @@ def test_deferred_routing_decision():
     net.finish()
 
 
+def test_forwarding_failure_after_a_deferred_decision_is_500_and_finishes(monkeypatch):
+    # A bug after the decision must reach neither the Deferred (an unhandled
+    # error in it) nor leave the request without a final answer.
+    pending = []
+    net = Net(Router(lambda request, ctx: pending.append(Deferred()) or pending[-1]))
+    net.deliver(request("INVITE"), UAC)
+    net.take()
+    monkeypatch.setattr(Request, "copy", lambda self: 1 / 0)
+    d = pending.pop()
+    d.callback(Forward())
+    monkeypatch.undo()
+    failures = []
+    d.addErrback(failures.append)
+    assert failures == []
+    r = net.one(UAC)
+    assert r.status == 500 and r.to.tag
+    assert net.router.finished == [("INVITE", 500)]
+    net.finish()
+
+
 def test_router_exception_is_500():
     def decide(request, ctx):
         raise KeyError("bug")

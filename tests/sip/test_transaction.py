@@ -692,6 +692,39 @@ def test_transport_error_on_retransmission_is_503():
     n.assert_clean()
 
 
+@pytest.mark.parametrize("method", ["INVITE", "OPTIONS"])
+def test_a_transport_that_raises_is_a_transport_error(method):
+    # A transport must report a failed send; one that raises instead is
+    # handled the same way, with no half-started transaction left behind.
+    n = Node()
+
+    def raising(msg, peer):
+        raise OSError("no route to host")
+
+    n.wire.send = raising
+    txn = n.send(method)
+    assert txn.state == "terminated"
+    n.clock.advance(0)
+    assert [r.status for r in n.responses] == [503]
+    assert "no route to host" in n.tu.errors[0][2]
+    n.assert_clean()
+
+
+def test_a_response_send_that_raises_does_not_reach_the_tu():
+    n = Node()
+    n.deliver(text(request("OPTIONS")), UAC["UDP"])
+    [(txn, req)] = n.tu.requests
+
+    def raising(response, request=None):
+        raise OSError("socket closed")
+
+    n.wire.send_response = raising
+    txn.respond(make_response(req, 200, to_tag="t"))  # must not raise
+    assert txn.state == "completed" and n.tu.errors
+    n.clock.advance(32)
+    n.assert_clean()
+
+
 def test_request_helper_fires_with_final_only():
     n = Node()
     d = n.layer.request(request("OPTIONS"), UAS["UDP"])

@@ -11,6 +11,7 @@ import datetime
 import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import FakeDatagramTransport, MemoryReactorClock, StringTransport
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 
 from ctic.sip.message import make_response
 from ctic.sip.parser import Limits, StreamParser, parse_datagram
@@ -242,6 +243,72 @@ def test_failed_connect_reports_transport_error(reactor, user):
     from twisted.internet.error import ConnectionRefusedError
     client[2].clientConnectionFailed(None, Failure(ConnectionRefusedError()))
     assert [(p, m.method) for p, m, _ in user.errors] == [(peer, "OPTIONS"), (peer, "OPTIONS")]
+
+
+class BrokenTransport(StringTransport):
+    """A stream whose writes raise, as a TLS connection in a bad state can."""
+
+    def write(self, data):
+        raise OSError("write on a broken connection")
+
+
+def test_failed_write_on_a_connection_is_a_transport_error_not_a_raise(reactor, user):
+    layer = TransportLayer(reactor, user)
+    proto, transport = stream(layer, "192.0.2.60", 5060)
+    proto.transport = broken = BrokenTransport()
+    peer = Peer("TCP", "192.0.2.60", 5060)
+    req = parse_datagram(options())
+    with capturedLogs() as events:
+        layer.send(req, peer)  # must not raise
+    [(p, msg, reason)] = user.errors
+    assert (p, msg.method) == (peer, "OPTIONS") and "write on a broken connection" in reason
+    assert layer.write_failures == 1 and layer.connection_count == 0 and broken.disconnecting
+    [event] = [e for e in events if e["log_level"] == LogLevel.error]
+    assert "log_failure" not in event and "\n" not in formatEvent(event)  # one line, no traceback
+    proto.connectionLost(None)
+    assert_no_pending_calls(reactor)
+
+
+def test_failed_write_to_a_new_connection_reports_every_queued_message(reactor, user):
+    layer = TransportLayer(reactor, user)
+    peer = Peer("TCP", "192.0.2.61", 5060)
+    for call_id in (b"q1", b"q2"):
+        layer.send(parse_datagram(options(call_id=call_id)), peer)
+    ((_, _, factory, _, _),) = reactor.tcpClients
+    proto = factory.buildProtocol(None)
+    proto.makeConnection(BrokenTransport())  # must not raise
+    assert [m.call_id for _, m, _ in user.errors] == ["q1", "q2"]
+    assert layer.write_failures == 1 and layer.connection_count == 0
+    proto.connectionLost(None)
+    assert_no_pending_calls(reactor)
+
+
+def test_failed_keepalive_pong_does_not_raise(reactor, user):
+    layer = TransportLayer(reactor, user)
+    proto, transport = stream(layer)
+    proto.transport = BrokenTransport()
+    proto.dataReceived(b"\r\n\r\n")
+    assert layer.write_failures == 1 and user.errors == [] and layer.connection_count == 0
+    proto.connectionLost(None)
+    assert_no_pending_calls(reactor)
+
+
+def test_failed_write_ends_a_waiting_transaction_with_503(reactor):
+    from ctic.sip.transaction import TransactionLayer
+
+    layer = TransportLayer(reactor)
+    txns = TransactionLayer(reactor, layer)
+    layer.user = txns
+    proto, transport = stream(layer, "192.0.2.60", 5060)
+    proto.transport = BrokenTransport()
+    req = parse_datagram(options(via=b"SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bKw1"))
+    txn = txns.send_request(req, Peer("TCP", "192.0.2.60", 5060), push_via=False)
+    got = []
+    txn.on_response = got.append
+    reactor.advance(0)
+    assert [r.status for r in got] == [503] and txns.client == {}
+    proto.connectionLost(None)
+    assert_no_pending_calls(reactor)
 
 
 def test_tcp_malformed_request_answered_and_connection_kept(reactor, user):
@@ -520,6 +587,59 @@ def test_udp_400_too_big_for_a_datagram_is_trimmed_or_dropped(reactor, user):
     (out, addr), = proto.transport.written
     assert len(out) <= 65507
     assert parse_datagram(out).status == 400 and addr == ("192.0.2.3", 5060)
+
+
+def compact_malformed_request(vias, size=65507):
+    """
+    A request of C{size} bytes whose 400 outgrows it: compact headers with
+    no space after the colon (C{v:} is echoed as C{Via: }), a bad byte in
+    the From URI (a 400 that costs no extra header), and a To without a tag.
+    """
+    head = b"OPTIONS sip:a@b SIP/2.0\r\n" + b"".join(b"v:" + v + b"\r\n" for v in vias)
+    tail = b"t:<sip:a@b>\r\ni:c\r\nCSeq:1 OPTIONS\r\nMax-Forwards:70\r\nl:0\r\n\r\n"
+    from_ = b"f:<sip:a@b\xff>;tag=1;x="
+    return head + from_ + b"p" * (size - len(head) - len(tail) - len(from_) - 2) + b"\r\n" + tail
+
+
+def answer_sizes(data):
+    """(full, trimmed) sizes of the 400 to C{data}, as the transport builds them."""
+    from ctic.sip.errors import SIPParseError
+    from ctic.sip.transport import error_response_bytes
+
+    with pytest.raises(SIPParseError) as err:
+        parse_datagram(data)
+    return len(error_response_bytes(err.value)), len(error_response_bytes(err.value, mandatory_only=True))
+
+
+def test_udp_400_over_a_datagram_is_trimmed_to_the_top_via(reactor, user):
+    vias = [b"SIP/2.0/UDP h%d.example.com:5060;branch=z9hG4bK%d;x=" % (i, i) + b"v" * 400 for i in range(120)]
+    data = compact_malformed_request(vias, 65400)
+    full, trimmed = answer_sizes(data)
+    assert full > 65507 > trimmed  # the trim branch, not the plain answer
+    layer, proto = udp_layer(reactor, user)
+    proto.transport = SizedDatagramTransport()
+    proto.datagramReceived(data, ("192.0.2.3", 5060))
+    (out, addr), = proto.transport.written
+    assert (len(out), addr) == (trimmed, ("192.0.2.3", 5060)) and out.startswith(b"SIP/2.0 400 ")
+    # Read as lines: the echoed From still holds the bad byte, so it does not parse.
+    lines = out.split(b"\r\n")
+    assert [line.split(b";")[0] for line in lines if line.startswith(b"Via: ")] == [
+        b"Via: SIP/2.0/UDP h0.example.com:5060"]
+    assert not [line for line in lines if line.startswith(b"Warning")]
+    assert b"Call-ID: c" in lines and [line for line in lines if line.startswith(b"To: <sip:a@b>;tag=")]
+    assert layer.dropped_error_responses == 0
+
+
+def test_udp_400_that_cannot_fit_even_trimmed_is_dropped_and_counted(reactor, user):
+    data = compact_malformed_request([b"SIP/2.0/UDP h:1;branch=z9hG4bK1;x=" + b"v" * 40000])
+    full, trimmed = answer_sizes(data)
+    assert len(data) == 65507 and trimmed > 65507
+    layer, proto = udp_layer(reactor, user)
+    proto.transport = SizedDatagramTransport()
+    with capturedLogs() as events:
+        proto.datagramReceived(data, ("192.0.2.3", 5060))
+    assert proto.transport.written == [] and layer.dropped_error_responses == 1
+    assert any("do not fit a datagram" in formatEvent(e) for e in events)
 
 
 def test_udp_answer_that_cannot_be_written_is_dropped_and_counted(reactor, user):
