@@ -3,8 +3,10 @@ C{twistd -n ctic --config etc/ctic-icm.ini}: the CTI Connector.
 
 One instance runs in one mode (C{[CTIC] Mode}).  Modes live in a table,
 L{MODES}: a mode is a module with a service class taking C{(config,
-reactor)}.  Only C{icm} is built so far; an instance configured for a mode
-that is not there stops at start with one error line (exit status 1).
+reactor)}: C{icm} (GED-125 VRU-PG listeners, L{ctic.connector.icm}) and
+C{genesys} (a B2BUA between the RM and IVR Server,
+L{ctic.connector.genesys}).  The sections of the other mode are accepted
+and ignored, so one file may hold both.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import re
 from ctic import config as cfg
 from ctic.config import Option, Schema, Section
 from ctic.icm import constants as C
-from ctic.service import ConfigOptions, tune_gc
+from ctic.connector.genesys import SECTIONS as GENESYS_SECTIONS
+from ctic.service import ConfigOptions, sip_port_overrides, tune_gc
 
 
 def _mask(text: str) -> int:
@@ -49,7 +52,7 @@ _dnis_indicator.describe = "ScriptID or CallVariableN"
 
 MODES = {
     "icm": ("ctic.connector.icm", "ICMConnector"),
-    # "genesys": added with the Genesys-mode call logic.
+    "genesys": ("ctic.connector.genesys", "GenesysConnector"),
 }
 
 SCHEMA = Schema("ctic", (
@@ -102,12 +105,16 @@ SCHEMA = Schema("ctic", (
         Option("AllowedPeers", cfg.listof(cfg.network), [],
                "PG addresses allowed to open sessions (empty: any)"),
     )),
-))
+) + GENESYS_SECTIONS)
 
 
 class Options(ConfigOptions):
     schema = SCHEMA
     defaultConfig = "etc/ctic-icm.ini"
+    portHelp = "Genesys mode: SIP port for UDP and TCP, overriding [sip] udp-port and tcp-port (ours)"
+
+    def port_overrides(self, port):
+        return sip_port_overrides(port)
 
     def check(self, config):
         mode = config["CTIC"]["Mode"]
@@ -128,9 +135,23 @@ class Options(ConfigOptions):
             icmc = config["ICMC"]
             if icmc["MinVersion"] > icmc["MaxVersion"]:
                 raise config.error("MinVersion is above MaxVersion", "ICMC")
+        if mode == "genesys":
+            from ctic.sip.service import check_sip
+
+            check_sip(config["sip"], config.path)
 
     def summary(self, config):
         out = [f"mode: {config['CTIC']['Mode']}"]
+        if config["CTIC"]["Mode"] == "genesys":
+            sip, ivr, g = config["sip"], config["ivr-server"], config["genesys"]
+            out.append("SIP listeners: " + ", ".join(
+                f"{kind} {sip['listen-address']}:{sip[o]}" for kind, o in (("UDP", "udp-port"), ("TCP", "tcp-port"))
+                if sip[o] is not None))
+            out.append("IVR Server: {}:{}".format(*ivr["server"])
+                       + (" (backup {}:{})".format(*ivr["backup-server"]) if ivr["backup-server"] else "")
+                       + f" as {ivr['client-name']}")
+            out.append(f"{g['mode']} mode; leg B to the RM at {g['resource-manager'][0]}:{g['resource-manager'][1]}")
+            return out
         for section in config.matching("Tenant*"):
             out.append(f"tenant {section.name}: GED-125 listeners "
                        + ", ".join(f"TCP {section['Address']}:{p}" for p in section["Ports"])

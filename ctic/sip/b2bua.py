@@ -16,6 +16,11 @@ C{hangup}, C{replace_b} (transfers), C{send_request} (e.g. INFO to one
 leg) and C{timer} (timers that die with the call).  A call may be held in
 state C{new} while the logic waits on a CTI link; C{hold_timeout} bounds it,
 and C{no_answer_timeout} bounds how long leg B may ring (the B2BUA's Timer C).
+C{outbound_proxy} (a peer) keeps leg B's in-dialog requests on the proxy
+the leg was created through even when the far end did not record-route.
+C{health}, a callable, says whether the role can take calls: OPTIONS is
+answered 503 while it returns false (a CTIC whose CTI link is down), so a
+Resource Manager's health checks take it out.
 
 Requests and responses relayed between the legs carry the headers the
 L{HeaderPolicy} lets through.  Every path that ends a call goes through
@@ -80,8 +85,11 @@ class B2BUA:
 
     def __init__(self, clock, transport, logic, *, timers: Timers | None = None,
                  policy: HeaderPolicy | None = None, hold_timeout: float = 30.0, user: str = "ctic",
-                 max_calls: int = 10_000, no_answer_timeout: float = 180.0):
+                 max_calls: int = 10_000, no_answer_timeout: float = 180.0, health=None,
+                 outbound_proxy=None):
         self.clock = clock
+        self.health = health
+        self.outbound_proxy = outbound_proxy
         self.transport = transport
         self.logic = logic
         self.policy = policy or HeaderPolicy()
@@ -128,7 +136,9 @@ class B2BUA:
         if method == "INVITE":
             self._new_call(server, request)
         elif method == "OPTIONS":
-            resp = make_response(request, 200, to_tag=new_tag())
+            healthy = self.health is None or self.health()
+            resp = make_response(request, 200 if healthy else 503, None if healthy else "Service Unavailable (CTI link down)",
+                                 to_tag=new_tag())
             resp.headers.set("Allow", ALLOW)
             resp.headers.set("Accept", "application/sdp")
             server.respond(resp)

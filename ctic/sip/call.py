@@ -182,6 +182,10 @@ class Call:
         resp = make_response(inv, status, reason, to_tag=self.a_tag)
         if status > 100:
             resp.headers.set("Contact", NameAddr(self.b2bua.contact_uri(self._leg_transport(self.a))))
+            if status < 300 and inv.record_route:
+                # RFC 3261 §12.1.1: the UAS copies Record-Route into every
+                # dialog-creating response, so the proxies stay in the path.
+                resp.headers.set("Record-Route", [r.copy() for r in inv.record_route])
         resp.body = body
         if status > 100 and status < 300 and self.a.dialog is None:
             self.a.dialog = Dialog.as_uas(inv, resp, self.b2bua.contact_uri(self._leg_transport(self.a)))
@@ -193,6 +197,11 @@ class Call:
         return leg.peer.transport if leg.peer is not None else "UDP"
 
     def _leg_peer(self, leg: Leg):
+        if leg.side == "b" and self.b2bua.outbound_proxy is not None and leg.dialog is not None \
+                and not leg.dialog.route_set:
+            # A leg whose far end did not record-route still goes through our
+            # outbound proxy (a CTIC's Resource Manager), never around it.
+            return leg.peer
         if leg.dialog is not None:
             peer = leg.dialog.next_hop(self._leg_transport(leg))
             if peer is not None:

@@ -51,14 +51,18 @@ def test_ctic_and_vru_pg_sim_hold_sessions_with_shipped_configs():
     assert sum("side B connected and quiescent" in e.get("msg", "") for e in sim_events) == 2
 
 
-def test_ctic_refuses_a_mode_that_is_not_built(tmp_path):
+def test_ctic_check_describes_each_mode():
     import subprocess
     import sys
 
-    ini = tmp_path / "genesys.ini"
-    ini.write_text("[CTIC]\nMode = genesys\n[Tenant1]\nPorts = 9001\n")
-    out = subprocess.run([sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
-                          "--pidfile=", "ctic", "--config", str(ini)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=30)
-    assert out.returncode != 0
-    assert "[CTIC] Mode = 'genesys': this build has no genesys mode yet" in out.stdout + out.stderr
+    def check(config):
+        out = subprocess.run([sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+                              "ctic", "--check", "--config", str(ROOT / "etc" / config)], capture_output=True,
+                             text=True, cwd=ROOT, timeout=30)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout.splitlines()[1:]
+
+    assert check("ctic-genesys.ini") == [
+        "  mode: genesys", "  SIP listeners: UDP 127.0.0.1:5070, TCP 127.0.0.1:5070",
+        "  IVR Server: 127.0.0.1:3021 as GVP_CTIC", "  behind mode; leg B to the RM at 127.0.0.1:5060"]
+    assert check("ctic-icm.ini")[0] == "  mode: icm"

@@ -1,0 +1,237 @@
+# -*- test-case-name: tests.connector.test_genesys -*-
+"""
+Genesys mode of the CTI Connector: a B2BUA between the Resource Manager and
+IVR Server (docs/gvp-rm-ctic.rst §3, §6.2; docs/ivr-server-xml.rst §4-6).
+
+Behind mode, the case the GVP CTI Connector documentation describes first
+(only the channel reaches GVP; the premise T-Server knows the caller)::
+
+    RM -> CTIC   INVITE sip:3001@ctic          (leg A; held, 100 Trying)
+    CTIC -> IS   NewCall CalledNum=01          (the IVR port of DN 3001)
+    IS -> CTIC   CallStatus Ringing, Established
+    CTIC -> IS   CallInfoReq ReportUUID=true   -> ANI, DNIS, ConnId, UUID
+    CTIC -> IS   UDataGetAll                   -> the attached data
+    CTIC -> RM   INVITE sip:DNIS@rm;ConnId=..;UUID=..;<key>=<value>...
+                 From: ANI, To: DNIS, the caller's X-Genesys-GVP-Session-ID
+    RM -> MCP    (mapped to an IVR Profile)    ... 200 OK back to leg A
+    either side BYE -> the other leg's BYE, EndCall to IVR Server
+
+Every NewCall gets exactly one EndCall (or was ended by IVR Server); IVR
+Server's C{Released} or C{EndCall} ends both SIP legs.  When IVR Server
+cannot take the call (link down, FlowControl On, port busy, no Established
+in time) leg A is refused with C{unavailable-status} (503 by default, one of
+the RM's default C{cti-unavailable-respcode} codes), so the RM applies its
+C{cti-unavailable-action}.  OPTIONS is answered 503 while the IVR Server link
+is not logged in, so the RM's health checks take this CTIC out.
+
+The Request-URI parameter names on leg B are ours (C{ConnId}, C{UUID}, and
+each attached-data key as it is named in IVR Server), values escaped; the
+VoiceXML application reads them as C{session.connection.protocol.sip.requesturi}.
+Every option of C{[genesys]} and C{[ivr-server]} is ours: the vendor's CTIC
+option reference is not public.
+"""
+
+from __future__ import annotations
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from ctic.config import Option, Section, boolean, choice, hostport, integer, listof, number, string
+from ctic.ivrserver.calls import BEHIND, FRONT
+from ctic.ivrserver.client import ClientConfig, IVRServerClient
+from ctic.ivrserver.errors import IVRServerError
+from ctic.sip.b2bua import B2BUA
+from ctic.sip.headers import NameAddr
+from ctic.sip.service import make_transport, sip_section
+from ctic.sip.transaction import Timers
+from ctic.sip.transport import Peer
+from ctic.sip.uri import PARAM_CHARS, SIPURI, escape, unescape
+
+log = Logger(namespace="ctic.connector.genesys")
+
+
+def _port_map(text: str) -> dict:
+    """C{DN=port, ...}: the IVR port number (NewCall CalledNum) of each DN."""
+    out = {}
+    for item in listof(string)(text):
+        dn, sep, port = item.partition("=")
+        if not sep or not dn.strip() or not port.strip():
+            raise ValueError(f"{item!r}: expected DN=port")
+        out[dn.strip()] = port.strip()
+    return out
+
+
+_port_map.describe = "DN=port pairs separated by ','"
+
+SECTIONS = (
+    sip_section(5070, 5070),
+    Section("ivr-server", (
+        Option("server", hostport, ("127.0.0.1", 3021), "IVR Server GLI address (primary)"),
+        Option("backup-server", hostport, None, "IVR Server tried when the primary is lost (empty: none)"),
+        Option("client-name", string, "GVP_CTIC", "LoginReq ClientName: the IVR object's name"),
+        Option("keepalive-interval", number(0), 20.0, "seconds between GLI keep-alives; 0: off"),
+        Option("request-timeout", number(0.1), 10.0, "seconds IVR Server has to answer a request"),
+        Option("call-setup-timeout", number(0.1), 75.0,
+               "seconds from NewCall to Established before the call is given up"),
+        Option("reconnect-delay", number(0.1), 2.0, "first delay before reconnecting (doubles up to 30 s)"),
+        Option("encoding", choice("ISO-8859-1", "UTF-8"), "ISO-8859-1", "XML encoding of what we send"),
+    ), doc="The IVR Server link (ours)"),
+    Section("genesys", (
+        Option("mode", choice(BEHIND, FRONT), BEHIND,
+               "behind: only the channel reaches GVP, ANI/DNIS from CallInfoReq; front: from the INVITE"),
+        Option("resource-manager", hostport, ("127.0.0.1", 5060), "where leg B (to the MCP) is sent"),
+        Option("port-map", _port_map, {},
+               "IVR port of each Request-URI user (DN); a user not listed is the port number itself"),
+        Option("hold-timeout", number(0.1), 30.0, "seconds a call may wait for IVR Server before it is refused"),
+        Option("unavailable-status", integer(300, 699), 503,
+               "SIP status when IVR Server cannot take a call (keep it in the RM's cti-unavailable-respcode)"),
+        Option("attach-data", boolean, True, "pass the call's attached data as Request-URI parameters of leg B"),
+        Option("max-calls", integer(1), 10000, "calls in progress; beyond it new INVITEs get 503"),
+    ), doc="The Genesys-mode call logic (ours)"),
+)
+
+
+def client_config(values) -> ClientConfig:
+    servers = (values["server"],) + ((values["backup-server"],) if values["backup-server"] else ())
+    return ClientConfig(client_name=values["client-name"], servers=servers,
+                        keepalive_interval=values["keepalive-interval"], request_timeout=values["request-timeout"],
+                        call_setup_timeout=values["call-setup-timeout"], reconnect_delay=values["reconnect-delay"],
+                        encoding=values["encoding"])
+
+
+def _param(value) -> str:
+    return escape(str(value), PARAM_CHARS)
+
+
+class GenesysCallLogic:
+    """
+    B2BUA call logic: one IVR Server call per SIP call.
+
+    @ivar counts: calls by outcome, for tests and the operations surface.
+    """
+
+    def __init__(self, client: IVRServerClient, settings, rm: Peer):
+        self.client = client
+        self.mode = settings["mode"]
+        self.port_map = settings["port-map"]
+        self.unavailable = settings["unavailable-status"]
+        self.attach_data = settings["attach-data"]
+        self.rm = rm
+        self.counts = {"offered": 0, "connected": 0, "refused": 0, "ended": 0}
+
+    @property
+    def healthy(self) -> bool:
+        return self.client.ready
+
+    def ivr_port(self, invite) -> str:
+        user = unescape(getattr(invite.uri, "user", None) or "")
+        return self.port_map.get(user, user)
+
+    def new_call(self, call) -> None:
+        self.counts["offered"] += 1
+        invite = call.a.invite
+        port = self.ivr_port(invite)
+        if not port:
+            self._refuse(call, 404, "No IVR port in the Request-URI")
+            return
+        ani = dnis = None
+        if self.mode == FRONT:
+            ani = unescape(getattr(invite.from_.uri, "user", None) or "") or None
+            dnis = unescape(getattr(invite.to.uri, "user", None) or "") or None
+        try:
+            ivr = self.client.new_call(port, self.mode, ani=ani, dnis=dnis)
+        except IVRServerError as e:
+            self._refuse(call, self.unavailable, f"IVR Server cannot take the call: {e}")
+            return
+        call.data["ivr"] = ivr
+        ivr.listeners.append(lambda msg: self._ivr_event(call, msg))
+        ivr.ended.addCallback(lambda reason: self._ivr_ended(call, reason))
+        d = ivr.started
+        d.addCallback(lambda _: ivr.call_info(report_uuid=True))
+        d.addCallback(lambda info: self._with_data(ivr, info))
+        d.addCallback(lambda got: self._connect(call, *got))
+        d.addErrback(self._setup_failed, call)
+
+    def _with_data(self, ivr, info):
+        if not self.attach_data:
+            return info, {}
+        d = ivr.get_all_data()
+        d.addCallback(lambda data: (info, data))
+        return d
+
+    def _connect(self, call, info, data) -> None:
+        if call.state != "new":
+            return  # the caller gave up meanwhile
+        invite = call.a.invite
+        ani = info.ANI or unescape(getattr(invite.from_.uri, "user", None) or "") or None
+        dnis = info.DNIS or unescape(getattr(invite.uri, "user", None) or "")
+        params = {}
+        if info.ConnId:
+            params["ConnId"] = _param(info.ConnId)
+        if info.UUID:
+            params["UUID"] = _param(info.UUID)
+        for key, value in data.items():
+            if isinstance(value, str) and key not in params:
+                params[_param(key)] = _param(value)
+        host, port = self.rm.host, self.rm.port
+        uri = SIPURI(host, user=_param(dnis), port=port, params=params)
+        local = call.b2bua.contact_uri(self.rm.transport).host
+        from_ = NameAddr(SIPURI(local, user=_param(ani) if ani else "anonymous"))
+        to = NameAddr(SIPURI(host, user=_param(dnis), port=port))
+        log.info("CTI call {call_id}: IVR Server call {ivr_call} ANI {ani} DNIS {dnis} ConnId {conn_id}; "
+                 "leg B to the RM", call_id=call.call_id, ivr_call=call.data["ivr"].CallId, ani=ani, dnis=dnis,
+                 conn_id=info.ConnId)
+        self.counts["connected"] += 1
+        call.connect(uri, peer=self.rm, from_=from_, to=to)
+
+    def _setup_failed(self, failure, call) -> None:
+        if call.state == "new":
+            self._refuse(call, self.unavailable, f"IVR Server call set-up failed: {failure.getErrorMessage()}")
+        elif not failure.check(IVRServerError, defer.CancelledError):
+            log.failure("Genesys call set-up failed for {call_id}", failure, call_id=call.call_id)
+
+    def _refuse(self, call, status, why) -> None:
+        self.counts["refused"] += 1
+        log.warn("Refused CTI call {call_id} with {status}: {why}", call_id=call.call_id, status=status, why=why)
+        ivr = call.data.pop("ivr", None)
+        if ivr is not None and ivr.active:
+            ivr.end("Normal")
+        call.reject(status)
+
+    def _ivr_event(self, call, msg) -> None:
+        if msg.element == "CallStatus" and msg.Event == "Released" and call.state != "ended":
+            log.info("IVR Server released {call_id}: ending both legs", call_id=call.call_id)
+            call.data.pop("ivr", None)
+            call.hangup("released by IVR Server")
+
+    def _ivr_ended(self, call, reason) -> None:
+        if call.data.pop("ivr", None) is not None and call.state not in ("new", "ended"):
+            log.info("IVR Server ended {call_id} ({reason}): ending both legs", call_id=call.call_id,
+                     reason=reason.reason)
+            call.hangup("ended by IVR Server")
+
+    def on_end(self, call, reason) -> None:
+        self.counts["ended"] += 1
+        ivr = call.data.pop("ivr", None)
+        if ivr is not None:
+            ivr.end("Normal")  # a no-op once IVR Server ended it; logs when the link is down
+
+
+class GenesysConnector(service.MultiService):
+    """The CTIC in Genesys mode: SIP listeners, the B2BUA and the IVR Server client."""
+
+    def __init__(self, config, reactor):
+        super().__init__()
+        self.setName("ctic-genesys")
+        sip, settings = config["sip"], config["genesys"]
+        self.client = IVRServerClient(reactor, client_config(config["ivr-server"]))
+        self.client.setServiceParent(self)
+        self.layer, transport_service = make_transport(reactor, sip, None, config.path)
+        rm_host, rm_port = settings["resource-manager"]
+        rm = Peer("UDP", rm_host, rm_port)
+        self.logic = GenesysCallLogic(self.client, settings, rm)
+        self.b2bua = B2BUA(reactor, self.layer, self.logic, outbound_proxy=rm,
+                           timers=Timers(sip["t1"], sip["t2"], sip["t4"]), hold_timeout=settings["hold-timeout"],
+                           max_calls=settings["max-calls"], health=lambda: self.logic.healthy)
+        transport_service.setServiceParent(self)
