@@ -33,6 +33,8 @@ option reference is not public.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, quote
+
 from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -43,6 +45,7 @@ from ctic.ivrserver.client import ClientConfig, IVRServerClient
 from ctic.ivrserver.errors import IVRServerError
 from ctic.sip.b2bua import B2BUA
 from ctic.sip.headers import NameAddr
+from ctic.sip.message import make_response
 from ctic.sip.service import make_transport, sip_section
 from ctic.sip.transaction import Timers
 from ctic.sip.transport import Peer
@@ -102,6 +105,51 @@ def client_config(values) -> ClientConfig:
 
 def _param(value) -> str:
     return escape(str(value), PARAM_CHARS)
+
+
+FORM = "application/x-www-form-urlencoded;charset=utf-8"
+# Actions of the MCP's INFO requests: GetData and AttachData (sub_action
+# Replace or Add) as GVP applications send them; DeleteData and
+# DeleteAllData are ours (Composer's Interaction Data block has delete and
+# delete-all for CTIC, their wire names are not public).
+ACTIONS = ("GetData", "AttachData", "DeleteData", "DeleteAllData")
+_RESERVED = {"action", "sub_action"}
+
+
+def form(pairs) -> bytes:
+    """Form-encode C{(key, value)} pairs the way GVP applications expect: UTF-8, spaces as %20."""
+    return "&".join(f"{quote(str(k), safe='')}={quote(str(v), safe='')}" for k, v in pairs).encode("utf-8")
+
+
+def parse_form(body: bytes) -> list:
+    """A form-encoded INFO body as C{(key, value)} pairs (UTF-8; ISO-8859-1 if it is not UTF-8)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = body.decode("iso-8859-1")
+    return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace")
+
+
+def user_data_request(pairs):
+    """C{(action, sub_action, keys, data)} of an MCP's INFO, or a C{ValueError} naming what is wrong."""
+    fields = {k.lower(): v for k, v in pairs if k.lower() in _RESERVED}
+    action = fields.get("action", "")
+    match = [a for a in ACTIONS if a.lower() == action.lower()]
+    if not match:
+        raise ValueError(f"unknown Action {action!r} (expected {', '.join(ACTIONS)})")
+    action = match[0]
+    rest = [(k, v) for k, v in pairs if k.lower() not in _RESERVED]
+    keys = [v for k, v in rest if k.lower().startswith("keyname") and v] + \
+           [k for k, v in rest if not k.lower().startswith("keyname") and v == ""]
+    data = [(k, v) for k, v in rest if not k.lower().startswith("keyname")]
+    sub = fields.get("sub_action", "Replace")
+    if action == "AttachData" and sub.lower() not in ("replace", "add"):
+        raise ValueError(f"unknown sub_action {sub!r} (expected Replace or Add)")
+    if action in ("GetData", "DeleteData") and not keys:
+        raise ValueError(f"{action} names no key")
+    if action == "AttachData" and not data:
+        raise ValueError("AttachData carries no key=value pair")
+    return action, sub.capitalize(), keys, data
 
 
 class GenesysCallLogic:
@@ -199,6 +247,60 @@ class GenesysCallLogic:
             ivr.end("Normal")
         call.reject(status)
 
+    # --- mid-call user data: INFO from the MCP --------------------------------------
+
+    def on_request(self, call, leg, server, request) -> bool:
+        """An INFO with a form body from leg B (the MCP) is ours: answer it, do it, INFO the result back."""
+        if request.method != "INFO" or leg is not call.b:
+            return False
+        ctype = str(request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != FORM.split(";")[0]:
+            return False
+        server.respond(make_response(request, 200))
+        pairs = parse_form(request.body)
+        try:
+            action, sub, keys, data = user_data_request(pairs)
+        except ValueError as e:
+            action = next((v for k, v in pairs if k.lower() == "action"), "")
+            self._user_data_result(call, action, error=str(e))
+            return True
+        ivr = call.data.get("ivr")
+        if ivr is None or not ivr.active:
+            self._user_data_result(call, action, error="no IVR Server call (IVR Server link down or call ended)")
+            return True
+        try:
+            if action == "GetData":
+                d = ivr.get_data(*keys)
+            elif action == "AttachData":
+                d = ivr.set_data(dict(data), replace=sub == "Replace")
+            elif action == "DeleteData":
+                d = defer.gatherResults([ivr.delete_data(k) for k in keys], consumeErrors=True)
+            else:
+                d = ivr.delete_data(None)
+        except (IVRServerError, ValueError) as e:
+            self._user_data_result(call, action, error=str(e))
+            return True
+        d.addCallback(lambda got: self._user_data_result(
+            call, action, sub=sub, data=got if action == "GetData" else None))
+        d.addErrback(lambda f: self._user_data_result(call, action, sub=sub, error=_reason(f)))
+        return True
+
+    def _user_data_result(self, call, action, sub=None, data=None, error=None) -> None:
+        if call.state != "connected" or call.b is None or call.b.dialog is None:
+            return
+        pairs = [("Result", "FAILURE" if error else "SUCCESS"), ("Action", "UserDataResp"),
+                 ("Sub_Action", action)]
+        if error:
+            pairs.append(("Error", error))
+        for key, value in (data or {}).items():
+            if isinstance(value, str):
+                pairs.append((key, value))
+        self.counts["info-failure" if error else "info-success"] = \
+            self.counts.get("info-failure" if error else "info-success", 0) + 1
+        log.info("User data {action} for {call_id}: {result}", action=action, call_id=call.call_id,
+                 result="FAILURE: " + error if error else "SUCCESS")
+        call.send_request(call.b, "INFO", form(pairs), headers={"Content-Type": FORM})
+
     def _ivr_event(self, call, msg) -> None:
         if msg.element == "CallStatus" and msg.Event == "Released" and call.state != "ended":
             log.info("IVR Server released {call_id}: ending both legs", call_id=call.call_id)
@@ -216,6 +318,13 @@ class GenesysCallLogic:
         ivr = call.data.pop("ivr", None)
         if ivr is not None:
             ivr.end("Normal")  # a no-op once IVR Server ended it; logs when the link is down
+
+
+def _reason(failure) -> str:
+    error = failure.value
+    if isinstance(error, defer.FirstError):
+        error = error.subFailure.value
+    return getattr(error, "reason", None) or str(error) or type(error).__name__
 
 
 class GenesysConnector(service.MultiService):

@@ -187,10 +187,13 @@ class Call:
                 # dialog-creating response, so the proxies stay in the path.
                 resp.headers.set("Record-Route", [r.copy() for r in inv.record_route])
         resp.body = body
-        if status > 100 and status < 300 and self.a.dialog is None:
-            self.a.dialog = Dialog.as_uas(inv, resp, self.b2bua.contact_uri(self._leg_transport(self.a)))
-            self.a.dialog.owner = self.a
-            self.b2bua.dialogs.add(self.a.dialog)
+        if status > 100 and status < 300:
+            if self.a.dialog is None:
+                self.a.dialog = Dialog.as_uas(inv, resp, self.b2bua.contact_uri(self._leg_transport(self.a)))
+                self.a.dialog.owner = self.a
+                self.b2bua.dialogs.add(self.a.dialog)
+            elif status >= 200 and self.a.dialog.state == "early":
+                self.a.dialog.state = "confirmed"  # the early dialog of a 180 is confirmed by our 2xx
         return resp
 
     def _leg_transport(self, leg: Leg) -> str:
