@@ -73,10 +73,9 @@ def check_routes(config, model) -> None:
 
 def rm_summary(config, model) -> list[str]:
     """What C{twistd gvp-rm --check} prints: listeners, tenants, groups with members, profiles, CDRs."""
-    sip = config["sip"]
-    ports = ", ".join(f"{kind} {sip['listen-address']}:{sip[o]}" for kind, o in
-                      (("UDP", "udp-port"), ("TCP", "tcp-port"), ("TLS", "tls-port")) if sip[o] is not None)
-    out = [f"SIP listeners: {ports or 'none'}",
+    from ctic.sip.service import listeners_summary
+
+    out = [listeners_summary(config["sip"]),
            f"tenants: {', '.join(model.tenants)}"]
     for g in model.gateway_groups:
         out.append(f"gateway group {g.name} (tenant {g.tenant}, use-cti={g.use_cti}): "

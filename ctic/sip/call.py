@@ -96,6 +96,23 @@ class Call:
             resp.headers.set(name, value)
         self.a.server.respond(resp)
 
+    def answer(self, body: bytes = b"", headers=None) -> None:
+        """
+        Answer leg A ourselves, with no leg B: for an endpoint built on the
+        core (the MCP simulator).  The 2xx is retransmitted until ACK as
+        any other (§13.3.1.4); the call is then C{connected} with C{b} None.
+        """
+        if self.state != "new":
+            raise ValueError(f"answer() on a call in state {self.state}")
+        if self.hold is not None:
+            self.hold.cancel()
+        resp = self._a_response(200, None, body)
+        for name, value in (headers or {}).items():
+            resp.headers.set(name, value)
+        self.state = "connected"
+        self.answered = self.b2bua.clock.seconds()
+        self._send_2xx(self.a, self.a.server, resp)
+
     def reject(self, status: int, reason: str | None = None, headers=None) -> None:
         """Answer leg A's INVITE with a final failure and end the call."""
         if self.state not in ("new", "calling", "early"):
@@ -480,6 +497,9 @@ class Call:
             leg.unacked = None
             if leg.retransmit is not None:
                 leg.retransmit.cancel()
+            on_ack = getattr(self.b2bua.logic, "on_ack", None)
+            if on_ack is not None:
+                on_ack(self, leg)
         other = leg.other
         if other is not None and other.pending_ack is not None:
             pending, other.pending_ack = other.pending_ack, None
