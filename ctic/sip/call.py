@@ -200,10 +200,13 @@ class Call:
         if status > 100:
             resp.headers.set("Contact", NameAddr(self.b2bua.contact_uri(self._leg_transport(self.a))))
         resp.body = body
-        if status > 100 and status < 300 and self.a.dialog is None:
-            self.a.dialog = Dialog.as_uas(inv, resp, self.b2bua.contact_uri(self._leg_transport(self.a)))
-            self.a.dialog.owner = self.a
-            self.b2bua.dialogs.add(self.a.dialog)
+        if status > 100 and status < 300:
+            if self.a.dialog is None:
+                self.a.dialog = Dialog.as_uas(inv, resp, self.b2bua.contact_uri(self._leg_transport(self.a)))
+                self.a.dialog.owner = self.a
+                self.b2bua.dialogs.add(self.a.dialog)
+            elif status >= 200:
+                self.a.dialog.state = "confirmed"  # the early dialog of a 1xx, confirmed by the 2xx (§12.1.1)
         return resp
 
     def _leg_transport(self, leg: Leg) -> str:
