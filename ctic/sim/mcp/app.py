@@ -169,8 +169,12 @@ def form_encode(pairs) -> bytes:
 
 
 def form_decode(body: bytes) -> list[tuple[str, str]]:
-    """The pairs of a form body, in order; blank values kept, C{+} read as a space."""
-    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    """
+    The pairs of a form body, in order; blank values kept, C{+} read as a
+    space.  Raw white space around the body (a peer's trailing CRLF) is not
+    data: an encoded body carries its spaces as C{%20} or C{+}.
+    """
+    return parse_qsl(body.decode("utf-8", "replace").strip(" \t\r\n"), keep_blank_values=True)
 
 
 def data_request(step: Step, getdata_format: str = "keys") -> bytes:
