@@ -496,17 +496,18 @@ class Call:
 
     def ack(self, leg: Leg, ack: Request) -> None:
         """An ACK for a 2xx we sent on C{leg}."""
-        if leg.unacked is not None and leg.unacked[1].cseq.seq == ack.cseq.seq:
+        first = leg.unacked is not None and leg.unacked[1].cseq.seq == ack.cseq.seq
+        if first:
             leg.unacked = None
             if leg.retransmit is not None:
                 leg.retransmit.cancel()
-            on_ack = getattr(self.b2bua.logic, "on_ack", None)
-            if on_ack is not None:
-                on_ack(self, leg)
         other = leg.other
         if other is not None and other.pending_ack is not None:
             pending, other.pending_ack = other.pending_ack, None
             self._ack(other, pending.cseq.seq, ack.body)
+        on_ack = getattr(self.b2bua.logic, "on_ack", None)
+        if first and on_ack is not None:
+            on_ack(self, leg)
 
     def _bye(self, leg: Leg, headers=None, on_response=None):
         if leg.dialog is None:
