@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import pytest
 
-from ctic.sim.mcp.agent import MCPSim, Settings, request_uri_parameters, sipfrag_status
+import dataclasses
+
+from ctic.config import loads
+from ctic.sim.mcp.agent import MCPSim, request_uri_parameters, sipfrag_status
 from ctic.sim.mcp.app import FORM, App, AppTable, form_encode, parse_steps
+from ctic.sim.mcp.tap import SCHEMA, build
 from ctic.sip.transaction import Timers
 from tests.rm.test_rm_calllog import CallLog
 from tests.sip.test_b2bua import B_SDP, BOTH, Far, Harness, label
 
 SUCCESS = [("Result", "SUCCESS"), ("Action", "UserDataResp")]
+DEFAULTS, _ = build(loads("", SCHEMA))  # [mcp-sim] as shipped in the schema
 
 
 class SimLog(CallLog):
@@ -32,7 +37,7 @@ class MCPHarness(Harness):
     def __init__(self, transport="UDP", steps="", apps=None, **settings):
         super().__init__(transport)
         apps = apps or AppTable([App("test", ("*",), parse_steps(steps))])
-        self.sim = MCPSim(self.clock, self.wire, Settings(**settings), apps, timers=Timers())
+        self.sim = MCPSim(self.clock, self.wire, dataclasses.replace(DEFAULTS, **settings), apps, timers=Timers())
         self.b2bua = self.sim.agent
         self.rm = Far(self, "R", self.a.peer, "rm")
 

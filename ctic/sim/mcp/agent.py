@@ -58,21 +58,21 @@ SERVICE_USERS = frozenset(("dialog", "annc", "conf", "ivr"))
 
 @dataclass(frozen=True)
 class Settings:
-    """C{[mcp-sim]} (all ours); see the schema in L{ctic.sim.mcp.tap}."""
+    """C{[mcp-sim]}, one field per option (C{max_calls} is C{max-calls}); defaults are the schema's (L{ctic.sim.mcp.tap})."""
 
-    user: str = "mcp"
-    max_calls: int = 10_000
-    busy_status: int = 486
-    ringing: bool = True
-    answer_delay: float = 0.0
-    max_call_duration: float = 3600.0
-    info_timeout: float = 10.0
-    transfer_timeout: float = 32.0
-    getdata_format: str = "keys"
-    dnis_from: str = "auto"
-    transfer_domain: str | None = None
-    media_port: int = 40000
-    results_kept: int = 1000
+    user: str
+    max_calls: int
+    busy_status: int
+    ringing: bool
+    answer_delay: float
+    max_call_duration: float
+    info_timeout: float
+    transfer_timeout: float
+    getdata_format: str
+    dnis_from: str
+    transfer_domain: str | None
+    media_port: int
+    results_kept: int
 
 
 COUNTERS = (

@@ -32,12 +32,19 @@ def optional_number(text: str):
 optional_number.describe = "number >= 0, or default ([mcp-sim])"
 
 
+def busy_status(text: str) -> int:
+    return int(choice("486", "503")(text))
+
+
+busy_status.describe = "486 or 503"
+
+
 SCHEMA = Schema("mcp-sim", (
     sip_section(udp_port=5090, tcp_port=5090),
     Section("mcp-sim", (
         Option("user", string, "mcp", "user part of our Contact, From and Referred-By"),
         Option("max-calls", integer(1), 10000, "most calls at once; more are refused with busy-status"),
-        Option("busy-status", choice("486", "503"), "486",
+        Option("busy-status", busy_status, 486,
                "answer past max-calls: 486 Busy Here, or 503 with Retry-After"),
         Option("ringing", boolean, True, "send 180 Ringing before the answer"),
         Option("answer-delay", number(0), 0.0, "seconds from the INVITE to the 200 OK"),
@@ -71,16 +78,12 @@ SCHEMA = Schema("mcp-sim", (
 
 def build(config):
     """(L{Settings}, L{AppTable}) from a loaded Config; the cross-option checks."""
+    from dataclasses import fields
+
     from ctic.sim.mcp.agent import Settings
 
     sim = config["mcp-sim"]
-    settings = Settings(
-        user=sim["user"], max_calls=sim["max-calls"], busy_status=int(sim["busy-status"]),
-        ringing=sim["ringing"], answer_delay=sim["answer-delay"], max_call_duration=sim["max-call-duration"],
-        info_timeout=sim["info-timeout"], transfer_timeout=sim["transfer-timeout"],
-        getdata_format=sim["getdata-format"], dnis_from=sim["dnis-from"],
-        transfer_domain=sim["transfer-domain"], media_port=sim["media-port"], results_kept=sim["results-kept"],
-    )
+    settings = Settings(**{f.name: sim[f.name.replace("_", "-")] for f in fields(Settings)})
     apps = []
     table = AppTable()
     for sec in config.matching("app:*"):
