@@ -14,7 +14,7 @@ logic, one object per B2BUA, decides what each call does::
 
 and acts through the call: C{connect}, C{reject}, C{provisional},
 C{answer} (leg A answered by us, no leg B: an endpoint such as the MCP
-simulator), C{hangup}, C{replace_b} (transfers), C{send_request} (e.g. INFO
+simulator) and C{accept} (its re-INVITEs), C{hangup}, C{replace_b} (transfers), C{send_request} (e.g. INFO
 to one leg) and C{timer} (timers that die with the call).  A call may be held in
 state C{new} while the logic waits on a CTI link; C{hold_timeout} bounds it,
 and C{no_answer_timeout} bounds how long leg B may ring (the B2BUA's Timer C).

@@ -113,6 +113,19 @@ class Call:
         self.answered = self.b2bua.clock.seconds()
         self._send_2xx(self.a, self.a.server, resp)
 
+    def accept(self, leg: Leg, server, request: Request, body: bytes = b"", headers=None) -> None:
+        """
+        Answer an in-dialog INVITE on C{leg} ourselves (a session refresh or
+        hold towards an endpoint answered with L{answer}): 200, retransmitted
+        until ACK.
+        """
+        resp = make_response(request, 200)
+        resp.headers.set("Contact", NameAddr(self.b2bua.contact_uri(self._leg_transport(leg))))
+        for name, value in (headers or {}).items():
+            resp.headers.set(name, value)
+        resp.body = body
+        self._send_2xx(leg, server, resp)
+
     def reject(self, status: int, reason: str | None = None, headers=None) -> None:
         """Answer leg A's INVITE with a final failure and end the call."""
         if self.state not in ("new", "calling", "early"):

@@ -17,7 +17,7 @@ from ctic.sim.mcp.app import FORM, App, AppTable, form_encode, parse_steps
 from ctic.sim.mcp.tap import SCHEMA, build
 from ctic.sip.transaction import Timers
 from tests.rm.test_rm_calllog import CallLog
-from tests.sip.test_b2bua import B_SDP, BOTH, Far, Harness, label
+from tests.sip.test_b2bua import A_SDP, B_SDP, BOTH, Far, Harness, label
 
 SUCCESS = [("Result", "SUCCESS"), ("Action", "UserDataResp")]
 DEFAULTS, _ = build(loads("", SCHEMA))  # [mcp-sim] as shipped in the schema
@@ -164,6 +164,27 @@ def test_options_is_answered_200_in_and_out_of_dialog():
     a.request("OPTIONS")
     assert h.flow() == ["A<-200 OPTIONS"]
     a.request("BYE")
+    h.assert_clean()
+
+
+@BOTH
+def test_reinvite_and_update_are_answered_with_our_sdp(transport):
+    h = MCPHarness(transport)
+    ok = h.answered()
+    h.a.request("INVITE", A_SDP.replace(b"4000", b"4002"))
+    assert h.flow() == ["A<-200 INVITE"]
+    re_ok = h.last["A<-200 INVITE"]
+    assert re_ok.body == ok.body and re_ok.cseq.seq == h.a.cseq and re_ok.contact[0].uri.host == "10.0.0.1"
+    if transport == "UDP":
+        h.advance(0.5)
+        assert h.flow() == ["A<-200 INVITE"]  # retransmitted until ACK
+    h.a.ack(re_ok)
+    h.advance(5)
+    assert h.flow() == []
+    h.a.request("UPDATE", A_SDP)
+    assert h.flow() == ["A<-200 UPDATE"] and h.last["A<-200 UPDATE"].body == ok.body
+    h.a.request("BYE")
+    assert h.flow() == ["A<-200 BYE"]
     h.assert_clean()
 
 

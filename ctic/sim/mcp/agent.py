@@ -13,7 +13,8 @@ on the ACK the application's steps run (L{ctic.sim.mcp.app}).  A CANCEL
 before the answer gets 487 (the core); a BYE from the far end ends the call
 (the core answers it 200); C{hangup} sends BYE; an application that ends
 without C{hangup} leaves the call up until the far end hangs up or
-C{max-call-duration} passes.  OPTIONS (the RM's health probe) get 200.
+C{max-call-duration} passes.  OPTIONS (the RM's health probe) get 200, as
+do re-INVITEs and UPDATEs (with our unchanged SDP).
 
 Data steps send an in-dialog INFO and wait, up to C{info-timeout}, for the
 CTIC's C{Action=UserDataResp} INFO, which is answered 200 and recorded (a
@@ -326,6 +327,19 @@ class MCPSim:
             resp = make_response(request, 200)
             resp.headers.set("Allow", ALLOW)
             server.respond(resp)
+            return True
+        if method in ("INVITE", "UPDATE") and call.state == "connected":
+            # A session refresh or hold: our session does not change, so the
+            # answer (or, to an offerless re-INVITE, the offer) is the same SDP.
+            sdp = self.sdp(call.a.peer.transport)
+            if method == "INVITE":
+                call.accept(leg, server, request, sdp, {"Content-Type": "application/sdp"})
+            else:
+                resp = make_response(request, 200)
+                if request.body:
+                    resp.headers.set("Content-Type", "application/sdp")
+                    resp.body = sdp
+                server.respond(resp)
             return True
         if method == "BYE" and call.state == "new":
             # A BYE on our early dialog (after 180): the INVITE still needs its final answer.
