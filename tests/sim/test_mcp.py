@@ -430,7 +430,19 @@ def test_the_far_end_hanging_up_during_a_transfer_invite_cancels_it():
     h.rm.answer(h.last["A<-CANCEL"], 200)
     h.rm.answer(invite, 200, B_SDP)  # answered anyway: ACK and BYE it
     assert h.flow() == ["A<-ACK", "A<-BYE"]
-    assert counted(h, ended_by_far_end=1, transfers=0) is True
+    assert counted(h, ended_by_far_end=1, transfers=0, transfer_failures=1) is True
+    h.assert_clean()
+
+
+def test_a_refer_accepted_then_released_by_the_far_end_is_a_transfer():
+    h = MCPHarness(steps="transfer refer 5550800; hangup")
+    h.answered()
+    h.a.answer(h.msg("A<-REFER"), 202)
+    with SimLog() as log:
+        h.a.request("BYE")
+    assert h.flow() == ["A<-200 BYE"]
+    assert log.one("transfer.result")["detail"] == "202, then BYE from the far end"
+    assert counted(h, transfers=1, transfer_failures=0, ended_by_far_end=1) is True
     h.assert_clean()
 
 

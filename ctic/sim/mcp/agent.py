@@ -21,7 +21,8 @@ CTIC's C{Action=UserDataResp} INFO, which is answered 200 and recorded (a
 non-2xx to our INFO, or no answer in time, is a failure; the next step
 runs either way).  C{transfer refer} sends REFER (C{Refer-To:
 <sip:TARGET@domain>}), answers each NOTIFY 200 and is done on the first
-final status in a C{message/sipfrag} body; the application then carries on
+final status in a C{message/sipfrag} body, or on a BYE from the far end
+after the 202 (a blind transfer's success); the application then carries on
 (put C{hangup} after it to BYE as a transferor does).  C{transfer invite}
 sends a new INVITE to the peer the call came from (the RM) for
 C{sip:TARGET@domain}, with the call's C{X-Genesys-GVP-Session-ID} so the RM
@@ -355,8 +356,14 @@ class MCPSim:
         self.active -= 1
         counters = self.counters
         pending = run.pending
-        if pending is not None and pending.leg is not None and pending.leg.ack is None:
-            pending.leg.cancel()
+        if pending is not None and pending.kind == "transfer":
+            if pending.leg is not None and pending.leg.ack is None:
+                pending.leg.cancel()
+            # A blind transfer succeeds on the REFER's 202 (VoiceXML 2.0 §2.3.7.1, blind:
+            # connection.disconnect.transfer at once); the far end then releases the call.
+            accepted = pending.accepted and reason.startswith("BYE from")
+            self._transfer_done(call, run, accepted, "202, then BYE from the far end" if accepted
+                                else f"call ended: {reason}")
         if call.answered is None:
             counters.cancelled += 1
             who = "far end"
