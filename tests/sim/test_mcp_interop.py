@@ -1,8 +1,9 @@
 """
 Interop: C{twistd mcp-sim} as a real process on a free port, called by SIPp
 over UDP and TCP: the built-in uac (the caller hangs up), the callee-hangs-up
-scenario (application C{wait; hangup}) and a user-data round trip (SIPp as
-the CTIC answering the simulator's GetData INFO).  Every call is answered
+scenario (application C{wait; hangup}), a user-data round trip and a blind
+transfer (SIPp as the CTIC answering the simulator's GetData INFO, and its
+REFER with 202 and a NOTIFY).  Every call is answered
 and ends cleanly, as SIPp and the counters the simulator logs when it stops
 both say; C{--check} prints a summary and starts nothing.
 """
@@ -102,3 +103,12 @@ def test_check_prints_a_summary_and_starts_nothing():
     assert lines[2].startswith("  max-calls 10000 (then 486), 180 Ringing on")
     assert "  app default: DNIS *: (no steps)" in lines
     assert any(line.startswith("  app userdata: DNIS 8005550100: wait 1; getdata Language,Segment;") for line in lines)
+
+
+@requires_tool("sipp")
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_transfer_refer_with_sipp_as_the_ctic(tmp_path, transport):
+    log = run_calls(tmp_path, transport, ("-sf", str(HERE / "mcp_refer_uac.xml")), steps="transfer refer 5550800; hangup")
+    got = counters(log)
+    assert (got["answered"], got["transfers"], got["transfer_failures"], got["ended_by_us"]) == (CALLS, CALLS, 0, CALLS), got
+    assert {e["detail"] for e in log if e.get("event") == "transfer.result"} == {"NOTIFY 200"}
