@@ -51,7 +51,9 @@ def run_calls(tmp_path, transport, scenario=("-sn", "uac"), steps=None, service=
 
 
 def counters(log) -> dict:
+    """The counters the simulator logs when it stops, which it does holding no call."""
     [stop] = [e for e in log if "counters" in e]
+    assert stop["active"] == 0, stop
     return stop["counters"]
 
 

@@ -41,5 +41,6 @@ class MCPSimService(service.MultiService):
                  names=", ".join(a.name for a in self.apps.apps))
 
     def stopService(self):
-        log.info("MCP simulator stopping: {counters}", counters=self.sim.counters.as_dict())
+        log.info("MCP simulator stopping with {active} calls in progress: {counters}", active=self.sim.active,
+                 counters=self.sim.counters.as_dict())
         return super().stopService()
