@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
+from tests.rm.test_start_failure import twistd as run_to_end
 from tests.sim.test_mcp_tap import SHIPPED
 from tests.support import ROOT, free_port, requires_tool, twistd
 
@@ -91,22 +91,6 @@ def test_getdata_round_trip_with_sipp_as_the_ctic(tmp_path, transport):
     assert all(e["gvp_session_id"].endswith(";gvp.rm.cti-call=1") for e in received)
 
 
-def test_check_prints_a_summary_and_starts_nothing():
-    port = free_port()
-    proc = subprocess.run(
-        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=", "mcp-sim",
-         "--check", "--config", str(SHIPPED), "--port", str(port)],
-        cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, timeout=60)
-    out = proc.stdout.decode()
-    assert proc.returncode == 0, out + proc.stderr.decode()
-    lines = out.splitlines()
-    assert lines[0] == f"{SHIPPED}: configuration OK"
-    assert lines[1] == f"  SIP listeners: UDP 127.0.0.1:{port}, TCP 127.0.0.1:{port}"
-    assert lines[2].startswith("  max-calls 10000 (then 486), 180 Ringing on")
-    assert "  app default: DNIS *: (no steps)" in lines
-    assert any(line.startswith("  app userdata: DNIS 8005550100: wait 1; getdata Language,Segment;") for line in lines)
-
-
 @requires_tool("sipp")
 @pytest.mark.parametrize("transport", ["u1", "t1"])
 def test_transfer_refer_with_sipp_as_the_ctic(tmp_path, transport):
@@ -114,3 +98,16 @@ def test_transfer_refer_with_sipp_as_the_ctic(tmp_path, transport):
     got = counters(log)
     assert (got["answered"], got["transfers"], got["transfer_failures"], got["ended_by_us"]) == (CALLS, CALLS, 0, CALLS), got
     assert {e["detail"] for e in log if e.get("event") == "transfer.result"} == {"NOTIFY 200"}
+
+
+def test_check_prints_a_summary_and_starts_nothing():
+    port = free_port()
+    status, out = run_to_end("mcp-sim", "--check", "--config", str(SHIPPED), "--port", str(port))
+    assert status == 0, out
+    lines = out.splitlines()
+    assert lines[0] == f"{SHIPPED}: configuration OK"
+    assert lines[1] == f"  SIP listeners: UDP 127.0.0.1:{port}, TCP 127.0.0.1:{port}"
+    assert lines[2].startswith("  max-calls 10000 (then 486), 180 Ringing on")
+    assert "  app default: DNIS *: (no steps)" in lines
+    assert any(line.startswith("  app userdata: DNIS 8005550100: wait 1; getdata Language,Segment;") for line in lines)
+    assert len(lines) == 6  # the summary only: no log line, nothing started
