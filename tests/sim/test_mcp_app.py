@@ -71,7 +71,8 @@ def test_reading_results():
     bad = read_result("attachdata", b"Result=FAILURE&Action=UserDataResp&Error=IVR%20Server%20timeout")
     assert not bad.ok and bad.result == "FAILURE" and bad.data == (("Error", "IVR Server timeout"),)
     assert read_result("getdata", b"").result == "MISSING"
-    assert read_result("getdata", b"Result=SUCCESS&K=v%0D%0A\r\n").data == (("K", "v\r\n"),)  # a peer's CRLF is not data
+    # a peer's trailing CRLF is not data; an encoded one is
+    assert read_result("getdata", b"Result=SUCCESS&K=v%0D%0A\r\n").data == (("K", "v\r\n"),)
     assert is_data_response(b"Action=UserDataResp&x=1") and is_data_response(b"result=FAILURE")
     assert not is_data_response(b"Action=GetData&x=")
 

@@ -94,9 +94,11 @@ def test_getdata_round_trip_with_sipp_as_the_ctic(tmp_path, transport):
 @requires_tool("sipp")
 @pytest.mark.parametrize("transport", ["u1", "t1"])
 def test_transfer_refer_with_sipp_as_the_ctic(tmp_path, transport):
-    log = run_calls(tmp_path, transport, ("-sf", str(HERE / "mcp_refer_uac.xml")), steps="transfer refer 5550800; hangup")
+    log = run_calls(tmp_path, transport, ("-sf", str(HERE / "mcp_refer_uac.xml")),
+                    steps="transfer refer 5550800; hangup")
     got = counters(log)
-    assert (got["answered"], got["transfers"], got["transfer_failures"], got["ended_by_us"]) == (CALLS, CALLS, 0, CALLS), got
+    assert (got["answered"], got["transfers"], got["transfer_failures"], got["ended_by_us"]) == \
+        (CALLS, CALLS, 0, CALLS), got
     assert {e["detail"] for e in log if e.get("event") == "transfer.result"} == {"NOTIFY 200"}
 
 

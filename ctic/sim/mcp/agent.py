@@ -60,7 +60,10 @@ SERVICE_USERS = frozenset(("dialog", "annc", "conf", "ivr"))
 
 @dataclass(frozen=True)
 class Settings:
-    """C{[mcp-sim]}, one field per option (C{max_calls} is C{max-calls}); defaults are the schema's (L{ctic.sim.mcp.tap})."""
+    """
+    C{[mcp-sim]}, one field per option (C{max_calls} is C{max-calls}); the
+    defaults are the schema's (L{ctic.sim.mcp.tap}), in one place.
+    """
 
     user: str
     max_calls: int
@@ -294,7 +297,7 @@ class MCPSim:
         self.active += 1
         run = Run(app, session_id)
         call.data["run"] = run
-        if settings.ringing if app.ringing is None else app.ringing:
+        if (settings.ringing if app.ringing is None else app.ringing):
             call.provisional(180)
         delay = settings.answer_delay if app.answer_delay is None else app.answer_delay
         if delay > 0:
