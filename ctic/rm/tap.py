@@ -13,26 +13,21 @@ from __future__ import annotations
 
 from ctic.config import Schema
 from ctic.rm.schema import SECTIONS
-from ctic.service import ConfigOptions, sip_port_overrides, tune_gc
+from ctic.service import SIPRoleOptions, tune_gc
 
 SCHEMA = Schema("gvp-rm", SECTIONS)
 
 
-class Options(ConfigOptions):
+class Options(SIPRoleOptions):
     schema = SCHEMA
     defaultConfig = "etc/rm.ini"
     longdesc = "Run the GVP Resource Manager (SIP on UDP and TCP 5060 by default)."
-    portHelp = "SIP port for UDP and TCP, overriding [sip] udp-port and tcp-port (ours)"
-
-    def port_overrides(self, port):
-        return sip_port_overrides(port)
 
     def check(self, config):
         from ctic.rm.model import build
-        from ctic.sip.service import check_sip
 
         self.model = build(config)
-        check_sip(config["sip"], config.path)
+        super().check(config)
         check_cdr(config)
         check_routes(config, self.model)
 

@@ -13,7 +13,7 @@ the grammar in L{ctic.sim.mcp.app}.
 from __future__ import annotations
 
 from ctic.config import Option, Schema, Section, boolean, choice, integer, listof, number, string
-from ctic.service import ConfigOptions, sip_port_overrides, tune_gc
+from ctic.service import SIPRoleOptions, tune_gc
 from ctic.sim.mcp.app import App, AppTable, parse_steps
 from ctic.sip.service import sip_section
 
@@ -104,19 +104,13 @@ def build(config):
     return settings, table
 
 
-class Options(ConfigOptions):
+class Options(SIPRoleOptions):
     schema = SCHEMA
     defaultConfig = "etc/mcp-sim.ini"
     longdesc = "Run the MCP (VoiceXML platform) simulator (SIP on UDP and TCP 5090 by default)."
-    portHelp = "SIP port for UDP and TCP, overriding [sip] udp-port and tcp-port (ours)"
-
-    def port_overrides(self, port):
-        return sip_port_overrides(port)
 
     def check(self, config):
-        from ctic.sip.service import check_sip
-
-        check_sip(config["sip"], config.path)
+        super().check(config)
         self.settings, self.apps = build(config)
 
     def summary(self, config):
