@@ -503,6 +503,7 @@ SCHEMA_MODULES = [
     "ctic.connector.tap",
     "ctic.sim.ivrserver.tap",
     "ctic.sim.vrupg.tap",
+    "ctic.sim.mcp.tap",
 ]
 
 

@@ -139,6 +139,20 @@ def sip_port_overrides(port: int) -> list:
     return [("sip", "udp-port", str(port)), ("sip", "tcp-port", str(port))]
 
 
+class SIPRoleOptions(ConfigOptions):
+    """A role with a C{[sip]} section: C{--port N} is SIP on UDP and TCP N, and C{[sip]} is checked."""
+
+    portHelp = "SIP port for UDP and TCP, overriding [sip] udp-port and tcp-port (ours)"
+
+    def port_overrides(self, port):
+        return sip_port_overrides(port)
+
+    def check(self, config):
+        from ctic.sip.service import check_sip
+
+        check_sip(config["sip"], config.path)
+
+
 @contextmanager
 def listening(what: str):
     """

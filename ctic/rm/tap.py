@@ -13,26 +13,21 @@ from __future__ import annotations
 
 from ctic.config import Schema
 from ctic.rm.schema import SECTIONS
-from ctic.service import ConfigOptions, sip_port_overrides, tune_gc
+from ctic.service import SIPRoleOptions, tune_gc
 
 SCHEMA = Schema("gvp-rm", SECTIONS)
 
 
-class Options(ConfigOptions):
+class Options(SIPRoleOptions):
     schema = SCHEMA
     defaultConfig = "etc/rm.ini"
     longdesc = "Run the GVP Resource Manager (SIP on UDP and TCP 5060 by default)."
-    portHelp = "SIP port for UDP and TCP, overriding [sip] udp-port and tcp-port (ours)"
-
-    def port_overrides(self, port):
-        return sip_port_overrides(port)
 
     def check(self, config):
         from ctic.rm.model import build
-        from ctic.sip.service import check_sip
 
         self.model = build(config)
-        check_sip(config["sip"], config.path)
+        super().check(config)
         check_cdr(config)
         check_routes(config, self.model)
 
@@ -73,10 +68,9 @@ def check_routes(config, model) -> None:
 
 def rm_summary(config, model) -> list[str]:
     """What C{twistd gvp-rm --check} prints: listeners, tenants, groups with members, profiles, CDRs."""
-    sip = config["sip"]
-    ports = ", ".join(f"{kind} {sip['listen-address']}:{sip[o]}" for kind, o in
-                      (("UDP", "udp-port"), ("TCP", "tcp-port"), ("TLS", "tls-port")) if sip[o] is not None)
-    out = [f"SIP listeners: {ports or 'none'}",
+    from ctic.sip.service import listeners_summary
+
+    out = [listeners_summary(config["sip"]),
            f"tenants: {', '.join(model.tenants)}"]
     for g in model.gateway_groups:
         out.append(f"gateway group {g.name} (tenant {g.tenant}, use-cti={g.use_cti}): "

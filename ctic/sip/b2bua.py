@@ -9,11 +9,13 @@ logic, one object per B2BUA, decides what each call does::
     logic.on_b_failure(call, response)       # optional: True if handled (e.g. another target)
     logic.on_request(call, leg, txn, request)  # optional: True if handled (INFO, REFER, ...)
     logic.on_answered(call)                  # optional
+    logic.on_ack(call, leg)                  # optional: the ACK for our 2xx on a leg arrived
     logic.on_end(call, reason)               # optional
 
 and acts through the call: C{connect}, C{reject}, C{provisional},
-C{hangup}, C{replace_b} (transfers), C{send_request} (e.g. INFO to one
-leg) and C{timer} (timers that die with the call).  A call may be held in
+C{answer} (leg A answered by us, no leg B: an endpoint such as the MCP
+simulator) and C{accept} (its re-INVITEs), C{hangup}, C{replace_b} (transfers), C{send_request} (e.g. INFO
+to one leg) and C{timer} (timers that die with the call).  A call may be held in
 state C{new} while the logic waits on a CTI link; C{hold_timeout} bounds it,
 and C{no_answer_timeout} bounds how long leg B may ring (the B2BUA's Timer C).
 C{outbound_proxy} (a peer) keeps leg B's in-dialog requests on the proxy

@@ -96,6 +96,36 @@ class Call:
             resp.headers.set(name, value)
         self.a.server.respond(resp)
 
+    def answer(self, body: bytes = b"", headers=None) -> None:
+        """
+        Answer leg A ourselves, with no leg B: for an endpoint built on the
+        core (the MCP simulator).  The 2xx is retransmitted until ACK as
+        any other (§13.3.1.4); the call is then C{connected} with C{b} None.
+        """
+        if self.state != "new":
+            raise ValueError(f"answer() on a call in state {self.state}")
+        if self.hold is not None:
+            self.hold.cancel()
+        resp = self._a_response(200, None, body)
+        for name, value in (headers or {}).items():
+            resp.headers.set(name, value)
+        self.state = "connected"
+        self.answered = self.b2bua.clock.seconds()
+        self._send_2xx(self.a, self.a.server, resp)
+
+    def accept(self, leg: Leg, server, request: Request, body: bytes = b"", headers=None) -> None:
+        """
+        Answer an in-dialog INVITE on C{leg} ourselves (a session refresh or
+        hold towards an endpoint answered with L{answer}): 200, retransmitted
+        until ACK.
+        """
+        resp = make_response(request, 200)
+        resp.headers.set("Contact", NameAddr(self.b2bua.contact_uri(self._leg_transport(leg))))
+        for name, value in (headers or {}).items():
+            resp.headers.set(name, value)
+        resp.body = body
+        self._send_2xx(leg, server, resp)
+
     def reject(self, status: int, reason: str | None = None, headers=None) -> None:
         """Answer leg A's INVITE with a final failure and end the call."""
         if self.state not in ("new", "calling", "early"):
@@ -192,8 +222,8 @@ class Call:
                 self.a.dialog = Dialog.as_uas(inv, resp, self.b2bua.contact_uri(self._leg_transport(self.a)))
                 self.a.dialog.owner = self.a
                 self.b2bua.dialogs.add(self.a.dialog)
-            elif status >= 200 and self.a.dialog.state == "early":
-                self.a.dialog.state = "confirmed"  # the early dialog of a 180 is confirmed by our 2xx
+            elif status >= 200:
+                self.a.dialog.state = "confirmed"  # the early dialog of a 1xx, confirmed by the 2xx (§12.1.1)
         return resp
 
     def _leg_transport(self, leg: Leg) -> str:
@@ -488,7 +518,8 @@ class Call:
 
     def ack(self, leg: Leg, ack: Request) -> None:
         """An ACK for a 2xx we sent on C{leg}."""
-        if leg.unacked is not None and leg.unacked[1].cseq.seq == ack.cseq.seq:
+        first = leg.unacked is not None and leg.unacked[1].cseq.seq == ack.cseq.seq
+        if first:
             leg.unacked = None
             if leg.retransmit is not None:
                 leg.retransmit.cancel()
@@ -496,6 +527,9 @@ class Call:
         if other is not None and other.pending_ack is not None:
             pending, other.pending_ack = other.pending_ack, None
             self._ack(other, pending.cseq.seq, ack.body)
+        on_ack = getattr(self.b2bua.logic, "on_ack", None)
+        if first and on_ack is not None:
+            on_ack(self, leg)
 
     def _bye(self, leg: Leg, headers=None, on_response=None):
         if leg.dialog is None:

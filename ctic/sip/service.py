@@ -70,6 +70,13 @@ def check_sip(values, path="<config>") -> None:
     tls_contexts(values, path)  # reads and checks the certificate, key and CA files
 
 
+def listeners_summary(values) -> str:
+    """The [sip] listeners in one line, for a role's C{--check} summary."""
+    ports = ", ".join(f"{kind} {values['listen-address']}:{values[option]}" for kind, option in
+                      (("UDP", "udp-port"), ("TCP", "tcp-port"), ("TLS", "tls-port")) if values[option] is not None)
+    return f"SIP listeners: {ports or 'none'}"
+
+
 def transport_config(values) -> TransportConfig:
     return TransportConfig(
         limits=Limits(max_message_size=values["max-message-size"], max_headers=values["max-headers"]),

@@ -68,7 +68,7 @@ class Far:
 
     def deliver(self, start, headers, body=b""):
         lines = [start] + [f"{n}: {v}" for n, v in headers]
-        if body:
+        if body and not any(n.lower() == "content-type" for n, _ in headers):
             lines.append("Content-Type: application/sdp")
         data = ("\r\n".join(lines) + f"\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
         msg = parse_datagram(data)
@@ -81,13 +81,13 @@ class Far:
 
     # --- leg A: the caller ------------------------------------------------------------
 
-    def invite(self, body=A_SDP, extra=()):
+    def invite(self, body=A_SDP, extra=(), uri="sip:bob@10.0.0.1", to="<sip:bob@10.0.0.1>"):
         self.call_id = f"call-{self.name}-{next(_branches)}@{self.peer.host}"
         self.local = f"<sip:{self.user}@{self.peer.host}>;tag={self.name.lower()}tag"
-        self.remote = "<sip:bob@10.0.0.1>"
+        self.remote = to
         self.invite_branch = f"z9hG4bKinv{next(_branches)}"
         self.cseq = 1
-        return self.deliver("INVITE sip:bob@10.0.0.1 SIP/2.0", [
+        return self.deliver(f"INVITE {uri} SIP/2.0", [
             self.via(self.invite_branch), ("Max-Forwards", "70"), ("From", self.local), ("To", self.remote),
             ("Call-ID", self.call_id), ("CSeq", "1 INVITE"), ("Contact", self.contact), *extra,
         ], body)
@@ -300,6 +300,24 @@ def test_bye_from_b(transport):
     h.a.answer(bye, 200)
     assert h.flow() == ["B<-200 BYE"]
     assert h.logic.ended == ["BYE from b"]
+    h.assert_clean()
+
+
+def test_hangup_after_ringing_byes_both_legs():
+    """Leg A's early dialog (from the relayed 180) is confirmed by the 200: our hangup BYEs it."""
+    h = Harness("UDP")
+    h.a.invite()
+    inv = h.msg("B<-INVITE")
+    h.b.answer(inv, 180)
+    h.b.answer(inv, 200, B_SDP)
+    ok = h.msg("A<-200 INVITE")
+    h.a.established(ok)
+    h.a.ack(ok)
+    h.flow()
+    h.b2bua.calls[0].hangup("ours")
+    assert sorted(h.flow()) == ["A<-BYE", "B<-BYE"]
+    h.a.answer(h.last["A<-BYE"], 200)
+    h.b.answer(h.last["B<-BYE"], 200)
     h.assert_clean()
 
 

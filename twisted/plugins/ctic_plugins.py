@@ -17,3 +17,7 @@ vruPGSim = ServiceMaker(
 ivrServerSim = ServiceMaker(
     "ctic ivr-server-sim", "ctic.sim.ivrserver.tap", "Genesys IVR Server simulator (GLI/GctiMsg, for labs)", "ivr-server-sim"
 )
+mcpSim = ServiceMaker(
+    "ctic mcp-sim", "ctic.sim.mcp.tap", "MCP (VoiceXML platform) simulator: answers calls, runs INFO/REFER steps",
+    "mcp-sim"
+)

@@ -1,0 +1,1 @@
+"""The MCP (VoiceXML platform) simulator: C{twistd mcp-sim}."""
