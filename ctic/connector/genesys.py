@@ -304,7 +304,10 @@ class GenesysCallLogic:
     def _ivr_event(self, call, msg) -> None:
         if msg.element == "CallStatus" and msg.Event == "Released" and call.state != "ended":
             log.info("IVR Server released {call_id}: ending both legs", call_id=call.call_id)
-            call.data.pop("ivr", None)
+            # Released is the switch's news; the call on IVR Server still ends with our EndCall [WIRE].
+            ivr = call.data.pop("ivr", None)
+            if ivr is not None:
+                ivr.end("Normal")
             call.hangup("released by IVR Server")
 
     def _ivr_ended(self, call, reason) -> None:

@@ -38,16 +38,25 @@ def log_events(path, namespace):
 
 
 @contextlib.contextmanager
-def genesys_lab(tmp_path, sim_args=(), with_sim=True):
-    """The four processes of the lab (SIPp uas as the MCP); yields their ports and processes."""
+def genesys_lab(tmp_path, sim_args=(), with_sim=True, mcp_sim_args=None):
+    """
+    The four processes of the lab, with SIPp uas as the MCP (or C{twistd
+    mcp-sim} when C{mcp_sim_args} is given); yields their ports and processes.
+    """
     lab = SimpleNamespace(rm=free_port(), ctic=free_port(), sim=free_port(), mcp=free_port(), gw=free_port(),
                           tmp=tmp_path, cdr=tmp_path / "cdr.sqlite")
-    uas = subprocess.Popen(
-        ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(lab.mcp), "-nostdin", "-timeout", "60s",
-         "-trace_msg", "-message_file", str(tmp_path / "mcp-messages.log")],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uas = None
+    if mcp_sim_args is None:
+        uas = subprocess.Popen(
+            ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(lab.mcp), "-nostdin", "-timeout", "60s",
+             "-trace_msg", "-message_file", str(tmp_path / "mcp-messages.log")],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with contextlib.ExitStack() as stack:
+            if mcp_sim_args is not None:
+                lab.mcp_proc = stack.enter_context(twistd(
+                    "mcp-sim", "--config", str(ETC / "mcp-sim.ini"), "--port", str(lab.mcp), *mcp_sim_args,
+                    ready_port=lab.mcp))
             if with_sim:
                 lab.sim_proc = stack.enter_context(twistd(
                     "ivr-server-sim", "--config", str(ETC / "ivr-server-sim.ini"), "--port", str(lab.sim),
@@ -68,8 +77,9 @@ def genesys_lab(tmp_path, sim_args=(), with_sim=True):
                          "the CTIC did not log in to IVR Server", lab.ctic_proc)
             yield lab
     finally:
-        uas.terminate()
-        uas.wait(10)
+        if uas is not None:
+            uas.terminate()
+            uas.wait(10)
 
 
 def gateway_calls(lab, dn, calls, *, scenario=("-sn", "uac"), pause_ms=200):
@@ -190,3 +200,26 @@ def test_ivr_server_released_ends_both_legs(tmp_path):
     assert (tmp_path / "mcp-messages.log").read_text().count("BYE sip:") >= 1
     assert len(started) == 1 and len(ended) == 1
     assert row["final_status"] == "200"
+
+
+@requires_tool("sipp")
+def test_user_data_over_info_reaches_ivr_server_and_comes_back(tmp_path):
+    """mcp-sim plays the VoiceXML application: GetData, AttachData, DeleteData through RM and CTIC."""
+    steps = ("wait 0.2; getdata Language,Segment; attachdata Note=a b&c%3Dd%25 \u00e9t\u00e9; getdata Note; "
+             "deletedata Segment; getdata Segment,Language; hangup")
+    with genesys_lab(tmp_path, mcp_sim_args=("--set", f"[app:userdata]steps={steps}")) as lab:
+        uac = gateway_calls(lab, "3001", 1, scenario=("-sf", str(HERE / "uac_remote_bye.xml")))
+        [row] = cdrs(lab, 1)
+        results = [e for e in log_events(lab.mcp_proc.log_path, "ctic.sim.mcp") if e.get("event") == "info.result"]
+        ctic_log = lab.ctic_proc.log_path.read_text()
+        started, ended = sim_calls(lab)
+    assert uac.returncode == 0, uac.stdout.decode()[-2000:] + ctic_log[-3000:]
+    assert [(e["action"], e["ok"], e["data"]) for e in results] == [
+        ("getdata", True, {"Language": "EN", "Segment": "Gold"}),
+        ("attachdata", True, {}),
+        ("getdata", True, {"Note": "a b&c=d% \u00e9t\u00e9"}),
+        ("deletedata", True, {}),
+        ("getdata", True, {"Language": "EN"}),
+    ], results
+    assert row["final_status"] == "200" and int(row["cti"]) == 1
+    assert len(started) == 1 and ended == [(started[0], "the client (Normal)")]
