@@ -43,6 +43,7 @@ from ctic.config import Option, Section, boolean, choice, hostport, integer, lis
 from ctic.ivrserver.calls import BEHIND, FRONT
 from ctic.ivrserver.client import ClientConfig, IVRServerClient
 from ctic.ivrserver.errors import IVRServerError
+from ctic.rm.headers import CDR, CDRHeader
 from ctic.sip.b2bua import B2BUA
 from ctic.sip.headers import NameAddr
 from ctic.sip.message import make_response
@@ -231,6 +232,7 @@ class GenesysCallLogic:
                  "leg B to the RM", call_id=call.call_id, ivr_call=call.data["ivr"].CallId, ani=ani, dnis=dnis,
                  conn_id=info.ConnId)
         self.counts["connected"] += 1
+        call.data["queue_wait"] = call.b2bua.clock.seconds() - call.created
         call.connect(uri, peer=self.rm, from_=from_, to=to)
 
     def _setup_failed(self, failure, call) -> None:
@@ -301,9 +303,36 @@ class GenesysCallLogic:
                  result="FAILURE: " + error if error else "SUCCESS")
         call.send_request(call.b, "INFO", form(pairs), headers={"Content-Type": FORM})
 
+    # --- the CDR header ------------------------------------------------------------
+
+    def end_headers(self, call, leg) -> dict:
+        """
+        C{X-Genesys-GVP-CDR} on the BYE we send to the RM on leg A, or on our
+        answer to its BYE.  Its format and the disposition values are ours
+        (the vendor's are not public): C{completed}, C{abandoned} (the caller
+        hung up before leg B answered), C{released} (ended on the switch,
+        IVR Server's Released or EndCall), C{ended-by-ivr} (the MCP hung
+        up); C{queue-wait-time} is the seconds the call was held for IVR
+        Server before leg B was placed.
+        """
+        if leg is not call.a:
+            return {}
+        disposition = call.data.get("disposition")
+        if disposition is None:
+            bye_from = call.data.get("bye_from")
+            if call.answered is None:
+                disposition = "abandoned"
+            elif bye_from == "b":
+                disposition = "ended-by-ivr"
+            else:
+                disposition = "completed"
+        header = CDRHeader(disposition, round(call.data.get("queue_wait", 0.0), 3))
+        return {CDR: str(header)}
+
     def _ivr_event(self, call, msg) -> None:
         if msg.element == "CallStatus" and msg.Event == "Released" and call.state != "ended":
             log.info("IVR Server released {call_id}: ending both legs", call_id=call.call_id)
+            call.data["disposition"] = "released"
             # Released is the switch's news; the call on IVR Server still ends with our EndCall [WIRE].
             ivr = call.data.pop("ivr", None)
             if ivr is not None:
@@ -314,6 +343,7 @@ class GenesysCallLogic:
         if call.data.pop("ivr", None) is not None and call.state not in ("new", "ended"):
             log.info("IVR Server ended {call_id} ({reason}): ending both legs", call_id=call.call_id,
                      reason=reason.reason)
+            call.data["disposition"] = "released"
             call.hangup("ended by IVR Server")
 
     def on_end(self, call, reason) -> None:

@@ -11,6 +11,7 @@ logic, one object per B2BUA, decides what each call does::
     logic.on_answered(call)                  # optional
     logic.on_ack(call, leg)                  # optional: the ACK for our 2xx on a leg arrived
     logic.on_end(call, reason)               # optional
+    logic.end_headers(call, leg)             # optional: headers for the BYE (or the BYE's answer) on a leg
 
 and acts through the call: C{connect}, C{reject}, C{provisional},
 C{answer} (leg A answered by us, no leg B: an endpoint such as the MCP

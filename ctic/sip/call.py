@@ -537,12 +537,27 @@ class Call:
         h = Headers()
         for name, value in (headers or {}).items():
             h.set(name, value)
-        bye = leg.dialog.create_request("BYE", b"", h)
+        bye = self._with_end_headers(leg.dialog.create_request("BYE", b"", h), leg)
         leg.dialog.state = "terminated"
         txn = self.b2bua.txns.send_request(bye, self._leg_peer(leg))
         if on_response is not None:
             txn.on_response = on_response
         return txn
+
+    def _with_end_headers(self, msg, leg: Leg):
+        """
+        Add the call logic's C{end_headers(call, leg)} to a BYE we send on
+        C{leg} or to our final response to a BYE from it (a CTIC's
+        C{X-Genesys-GVP-CDR}); a failing hook is logged and adds nothing.
+        """
+        hook = getattr(self.b2bua.logic, "end_headers", None)
+        if hook is not None:
+            try:
+                for name, value in (hook(self, leg) or {}).items():
+                    msg.headers.set(name, value)
+            except Exception:
+                log.failure("Call logic end_headers failed for {call_id}", call_id=self.call_id)
+        return msg
 
     def _bye_received(self, leg: Leg, server, request: Request) -> None:
         other = leg.other
@@ -550,16 +565,19 @@ class Call:
             # §15: a caller may BYE an early dialog; to leg B that is a CANCEL.
             # A callee must not, but if leg B does, leg A gets a failure, never
             # a BYE on the early dialog where we are its callee.
-            server.respond(make_response(request, 200))
+            self.data.setdefault("bye_from", leg.side)
+            server.respond(self._with_end_headers(make_response(request, 200), leg))
             self.hangup(f"BYE from {leg.side} before answer", status=487 if leg is self.a else 480)
             return
+        self.data.setdefault("bye_from", leg.side)
         leg.dialog.state = "terminated"
         if other is None or other.dialog is None or other.dialog.state == "terminated":
-            server.respond(make_response(request, 200))
+            server.respond(self._with_end_headers(make_response(request, 200), leg))
             self._end(f"BYE from {leg.side}")
             return
         out = other.dialog.create_request("BYE", b"")
         self.b2bua.policy.apply(request, out, "a->b" if leg is self.a else "b->a")
+        self._with_end_headers(out, other)
         other.dialog.state = "terminated"
 
         def relayed(r):
@@ -567,7 +585,7 @@ class Call:
                 return
             resp = make_response(request, r.status, r.reason)
             self.b2bua.policy.apply(r, resp, "b->a" if leg is self.a else "a->b")
-            server.respond(resp)
+            server.respond(self._with_end_headers(resp, leg))
 
         txn = self.b2bua.txns.send_request(out, self._leg_peer(other))
         txn.on_response = relayed

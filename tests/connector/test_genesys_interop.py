@@ -150,6 +150,9 @@ def test_behind_mode_call_gets_ani_dnis_and_attached_data_from_ivr_server(tmp_pa
     assert len(rows) == calls
     assert all(r["dnis"] == "8005550100" and r["ani"] == "4155550101" and r["ivr_profile"] == "genesys-default"
                and int(r["cti"]) == 1 and r["ctic"] == f"127.0.0.1:{lab.ctic}" for r in rows), rows
+    # The CTIC's X-Genesys-GVP-CDR reached the RM's CDR: disposition and the time held for IVR Server
+    # (the simulator rings after 0.2 s and answers 0.3 s later).
+    assert all(r["call_disposition"] == "completed" and 0.4 <= float(r["queue_wait_time"]) < 5 for r in rows), rows
     connected = [e for e in logic if "leg B to the RM" in e.get("msg", "")]
     assert len(connected) == calls and all(e["ani"] == "4155550101" for e in connected)
     # Every NewCall got its EndCall from the CTIC.
@@ -199,7 +202,7 @@ def test_ivr_server_released_ends_both_legs(tmp_path):
     assert "released by IVR Server" in ctic_log or "ended by IVR Server" in ctic_log
     assert (tmp_path / "mcp-messages.log").read_text().count("BYE sip:") >= 1
     assert len(started) == 1 and len(ended) == 1
-    assert row["final_status"] == "200"
+    assert row["final_status"] == "200" and row["call_disposition"] == "released"
 
 
 @requires_tool("sipp")
@@ -221,5 +224,5 @@ def test_user_data_over_info_reaches_ivr_server_and_comes_back(tmp_path):
         ("deletedata", True, {}),
         ("getdata", True, {"Language": "EN"}),
     ], results
-    assert row["final_status"] == "200" and int(row["cti"]) == 1
+    assert row["final_status"] == "200" and int(row["cti"]) == 1 and row["call_disposition"] == "ended-by-ivr"
     assert len(started) == 1 and ended == [(started[0], "the client (Normal)")]
