@@ -252,8 +252,15 @@ class GenesysCallLogic:
     # --- mid-call user data: INFO from the MCP --------------------------------------
 
     def on_request(self, call, leg, server, request) -> bool:
-        """An INFO with a form body from leg B (the MCP) is ours: answer it, do it, INFO the result back."""
-        if request.method != "INFO" or leg is not call.b:
+        """
+        From leg B (the MCP): an INFO with a form body is a user-data request
+        (answer it, do it, INFO the result back); a REFER is a blind transfer.
+        """
+        if leg is not call.b:
+            return False
+        if request.method == "REFER":
+            return self._refer(call, server, request)
+        if request.method != "INFO":
             return False
         ctype = str(request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype != FORM.split(";")[0]:
@@ -302,6 +309,75 @@ class GenesysCallLogic:
         log.info("User data {action} for {call_id}: {result}", action=action, call_id=call.call_id,
                  result="FAILURE: " + error if error else "SUCCESS")
         call.send_request(call.b, "INFO", form(pairs), headers={"Content-Type": FORM})
+
+    # --- transfers ----------------------------------------------------------------
+
+    def _refer(self, call, server, request) -> bool:
+        """
+        Behind mode: the switch moves the call (OneStepXfer to the Refer-To
+        user, or to the DefaultAgent Request-URI parameter the RM adds when
+        Refer-To names nobody).  The MCP hears the outcome by NOTIFY
+        message/sipfrag (RFC 3515); on XferComplete both SIP legs are
+        released and the IVR Server call ends without releasing the caller
+        on the switch (GCTIActiveRelease=false).
+        """
+        ivr = call.data.get("ivr")
+        refer_to = request.headers.get("Refer-To")
+        dest = None
+        if refer_to is not None:
+            uri = getattr(refer_to, "uri", None)
+            if uri is None:
+                try:
+                    uri = NameAddr.parse(str(refer_to)).uri
+                except Exception:
+                    uri = None
+            dest = unescape(getattr(uri, "user", None) or "") or None
+        dest = dest or request.uri.params.get("DefaultAgent")
+        if dest is None:
+            server.respond(make_response(request, 400, "Refer-To names no destination"))
+            return True
+        if ivr is None or not ivr.active:
+            server.respond(make_response(request, 503, "No IVR Server call"))
+            return True
+        if call.data.get("transfer") is not None:
+            server.respond(make_response(request, 491, "A transfer is in progress"))
+            return True
+        server.respond(make_response(request, 202))
+        self._notify(call, "SIP/2.0 100 Trying", active=True)
+        call.data["transfer"] = dest
+        log.info("Blind transfer of {call_id} to {dest} by OneStepXfer", call_id=call.call_id, dest=dest)
+        try:
+            d = ivr.one_step_transfer(dest)
+        except IVRServerError as e:
+            self._transfer_failed(call, dest, str(e))
+            return True
+        d.addCallbacks(lambda _: self._transferred(call, dest),
+                       lambda f: self._transfer_failed(call, dest, _reason(f)))
+        return True
+
+    def _notify(self, call, sipfrag: str, active: bool = False) -> None:
+        if call.state == "ended" or call.b is None or call.b.dialog is None \
+                or call.b.dialog.state == "terminated":
+            return
+        call.send_request(call.b, "NOTIFY", (sipfrag + "\r\n").encode(), headers={
+            "Event": "refer", "Content-Type": "message/sipfrag;version=2.0",
+            "Subscription-State": "active;expires=60" if active else "terminated;reason=noresource"})
+
+    def _transferred(self, call, dest) -> None:
+        call.data.pop("transfer", None)
+        self.counts["transferred"] = self.counts.get("transferred", 0) + 1
+        log.info("Call {call_id} transferred to {dest} by the switch", call_id=call.call_id, dest=dest)
+        self._notify(call, "SIP/2.0 200 OK")
+        call.data["disposition"] = "transferred"
+        ivr = call.data.pop("ivr", None)
+        if ivr is not None:
+            ivr.end("Normal", active_release=False)  # the caller now talks to dest: the switch keeps the call
+        call.hangup("transferred")
+
+    def _transfer_failed(self, call, dest, why) -> None:
+        call.data.pop("transfer", None)
+        log.warn("Transfer of {call_id} to {dest} failed: {why}", call_id=call.call_id, dest=dest, why=why)
+        self._notify(call, "SIP/2.0 503 Service Unavailable")
 
     # --- the CDR header ------------------------------------------------------------
 

@@ -226,3 +226,34 @@ def test_user_data_over_info_reaches_ivr_server_and_comes_back(tmp_path):
     ], results
     assert row["final_status"] == "200" and int(row["cti"]) == 1 and row["call_disposition"] == "ended-by-ivr"
     assert len(started) == 1 and ended == [(started[0], "the client (Normal)")]
+
+
+@requires_tool("sipp")
+def test_blind_transfer_by_refer_moves_the_call_on_the_switch(tmp_path):
+    """mcp-sim REFERs to agent 5550800: OneStepXfer, NOTIFY sipfrag 200, both SIP legs released."""
+    with genesys_lab(tmp_path, mcp_sim_args=("--set", "[app:userdata]steps=wait 0.2; transfer refer 5550800")) as lab:
+        uac = gateway_calls(lab, "3001", 1, scenario=("-sf", str(HERE / "uac_remote_bye.xml")))
+        [row] = cdrs(lab, 1)
+        transfers = [e for e in log_events(lab.mcp_proc.log_path, "ctic.sim.mcp") if e.get("event") == "transfer.result"]
+        sim_log = lab.sim_proc.log_path.read_text()
+        ctic_log = lab.ctic_proc.log_path.read_text()
+    assert uac.returncode == 0, uac.stdout.decode()[-2000:] + ctic_log[-3000:]
+    assert [e["ok"] for e in transfers] == [True], transfers
+    assert "transferred to 5550800 by the switch" in ctic_log
+    assert row["call_disposition"] == "transferred"
+    assert "ended by the client (Normal)" in sim_log  # EndCall after XferComplete
+
+
+@requires_tool("sipp")
+def test_refused_transfer_is_reported_and_the_call_goes_on(tmp_path):
+    """Agent 5550801 is busy: OneStepXfer fails, the MCP hears 503 by NOTIFY and carries on."""
+    steps = "wait 0.2; transfer refer 5550801; hangup"
+    with genesys_lab(tmp_path, mcp_sim_args=("--set", f"[app:userdata]steps={steps}")) as lab:
+        uac = gateway_calls(lab, "3001", 1, scenario=("-sf", str(HERE / "uac_remote_bye.xml")))
+        [row] = cdrs(lab, 1)
+        transfers = [e for e in log_events(lab.mcp_proc.log_path, "ctic.sim.mcp") if e.get("event") == "transfer.result"]
+        ctic_log = lab.ctic_proc.log_path.read_text()
+    assert uac.returncode == 0, uac.stdout.decode()[-2000:] + ctic_log[-3000:]
+    assert [e["ok"] for e in transfers] == [False], transfers
+    assert "Transfer of" in ctic_log and "to 5550801 failed" in ctic_log
+    assert row["call_disposition"] == "ended-by-ivr"
