@@ -38,7 +38,7 @@ def log_events(path, namespace):
 
 
 @contextlib.contextmanager
-def genesys_lab(tmp_path, sim_args=(), with_sim=True, mcp_sim_args=None):
+def genesys_lab(tmp_path, sim_args=(), with_sim=True, mcp_sim_args=None, ctic_args=()):
     """
     The four processes of the lab, with SIPp uas as the MCP (or C{twistd
     mcp-sim} when C{mcp_sim_args} is given); yields their ports and processes.
@@ -71,7 +71,7 @@ def genesys_lab(tmp_path, sim_args=(), with_sim=True, mcp_sim_args=None):
             lab.ctic_proc = stack.enter_context(twistd(
                 "ctic", "--config", str(ETC / "ctic-genesys.ini"), "--port", str(lab.ctic),
                 "--set", f"[ivr-server]server=127.0.0.1:{lab.sim}", "--set", "[ivr-server]reconnect-delay=0.2",
-                "--set", f"[genesys]resource-manager=127.0.0.1:{lab.rm}", ready_port=lab.ctic))
+                "--set", f"[genesys]resource-manager=127.0.0.1:{lab.rm}", *ctic_args, ready_port=lab.ctic))
             if with_sim:
                 wait_for(lambda: "Logged in to IVR Server" in lab.ctic_proc.log_path.read_text(),
                          "the CTIC did not log in to IVR Server", lab.ctic_proc)
@@ -257,3 +257,17 @@ def test_refused_transfer_is_reported_and_the_call_goes_on(tmp_path):
     assert [e["ok"] for e in transfers] == [False], transfers
     assert "Transfer of" in ctic_log and "to 5550801 failed" in ctic_log
     assert row["call_disposition"] == "ended-by-ivr"
+
+
+@requires_tool("sipp")
+def test_in_front_mode_gives_ivr_server_the_ani_and_dnis_of_the_invite(tmp_path):
+    """In-front: the IVR supplies ANI and DNIS in NewCall; the simulator's Port4 is an in-front port."""
+    ctic = ("--set", "[genesys]mode=front", "--set", "[genesys]port-map=8005550142=127000000001001")
+    with genesys_lab(tmp_path, ctic_args=ctic) as lab:
+        uac = gateway_calls(lab, "8005550142", 1)
+        [row] = cdrs(lab, 1)
+        ctic_log = lab.ctic_proc.log_path.read_text()
+    assert uac.returncode == 0, uac.stdout.decode()[-2000:] + ctic_log[-3000:]
+    assert "NewCall" in ctic_log and "on 127000000001001 (front)" in ctic_log
+    # CallInfoResp echoes what NewCall told IVR Server: the RM maps the CTIC's INVITE by that DNIS.
+    assert row["dnis"] == "8005550142" and row["ani"] == "sipp" and int(row["cti"]) == 1
