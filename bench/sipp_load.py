@@ -162,13 +162,18 @@ SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 ANSWER_UAS = SCENARIOS / "uas_answer.xml"
 
 
-def run_step(work: Path, target_port: int, rate: int, seconds: float) -> Step:
-    """One SIPp built-in uac run at C{rate} calls/s for C{seconds}."""
+def run_step(work: Path, target_port: int, rate: int, seconds: float, uac=("-sn", "uac"), local_port=None,
+             extra=()) -> Step:
+    """
+    One SIPp uac run at C{rate} calls/s for C{seconds}: the built-in uac, or
+    C{uac} (e.g. C{("-sf", scenario)}), from C{local_port} (default: any
+    free port), with C{extra} SIPp arguments.
+    """
     calls = max(int(rate * seconds), 10)
     step_dir = work / f"step-{target_port}-{rate}-{time.monotonic_ns()}"
     step_dir.mkdir()
     stat = step_dir / "stat.csv"
-    cmd = ["sipp", "-sn", "uac", f"127.0.0.1:{target_port}", "-i", "127.0.0.1", "-p", str(free_port()),
+    cmd = ["sipp", *uac, f"127.0.0.1:{target_port}", "-i", "127.0.0.1", "-p", str(local_port or free_port()), *extra,
            "-m", str(calls), "-r", str(rate), "-l", str(max(rate * 4, 200)), "-d", "0", "-nostdin",
            "-timeout", f"{int(seconds * 3 + 15)}s", "-recv_timeout", "5000",
            "-trace_stat", "-stf", str(stat), "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
@@ -204,19 +209,21 @@ def _ms(v):
 
 
 def ramp(name: str, work: Path, target_port: int, rates, seconds: float, deadline: float,
-         after_step=None, pid=None, refine: int = 1, max_p95: float | None = MAX_P95_MS) -> Ramp:
+         after_step=None, pid=None, refine: int = 1, max_p95: float | None = MAX_P95_MS, step_args=None) -> Ramp:
     """
     Step the offered rate through C{rates} until a step fails, then bisect
     C{refine} times between the last pass and the first failure.
-    C{after_step()} may return a string printed after each step.
+    C{after_step()} may return a string printed after each step;
+    C{step_args} are L{run_step}'s keyword arguments.
     """
+    step_args = step_args or {}
     result = Ramp(name)
-    run_step(work, target_port, 5, 2)  # warm-up, not counted
+    run_step(work, target_port, 5, 2, **step_args)  # warm-up, not counted
     if after_step:
         after_step()
 
     def one(rate):
-        step = run_step(work, target_port, rate, seconds)
+        step = run_step(work, target_port, rate, seconds, **step_args)
         step.max_p95 = max_p95
         step.rss_kb = rss_kb(pid) if pid is not None else None
         extra = after_step() if after_step else ""
