@@ -106,5 +106,8 @@ def test_other_roles_fail_fast_on_their_listeners():
                              "--port", str(port))
         assert_one_line_failure(status, out, f"gli-server-address = 127.0.0.1:{port}: "
                                              "cannot listen: Address already in use")
-    status, out = twistd("ctic", "--config", str(ROOT / "etc" / "ctic-icm.ini"), "--set", "[CTIC]Mode=genesys")
-    assert status == 1 and "ctic: error: " in out.splitlines()[0], out
+        status, out = twistd("ctic", "--config", str(ROOT / "etc" / "ctic-genesys.ini"), "--port", str(port))
+        assert_one_line_failure(status, out, f"[sip] tcp-port = {port} (TCP 127.0.0.1:{port}): "
+                                             "cannot listen: Address already in use")
+    status, out = twistd("ctic", "--config", str(ROOT / "etc" / "ctic-icm.ini"), "--set", "[CTIC]Mode=cisco")
+    assert status == 1 and out.splitlines()[0].startswith("ctic: error: "), out
