@@ -3,7 +3,7 @@
 Call-detail records: the record, the sink interface, and the default
 SQLite sink.
 
-The reference documents no RM CDR field list (§7, U), so the record is ours:
+The reference documents no RM CDR field list (docs/gvp-rm-ctic.rst §7), so the record is ours:
 GVP GUID, tenant, IVR Profile, CTI flag, the resources used, ANI/DNIS,
 times, how the call ended, and what the CTIC reported in
 C{X-Genesys-GVP-CDR} (call disposition, queue wait time, other pairs).

@@ -2,9 +2,9 @@
 """
 The GVP extension headers the RM writes and reads.
 
-- C{X-Genesys-GVP-Session-ID} (reference §4.1, V): C{GUID *(";" name "=" value)};
+- C{X-Genesys-GVP-Session-ID} (docs/gvp-rm-ctic.rst §4.1, observed): C{GUID *(";" name "=" value)};
   split on C{;} only, parameter order free, values raw (spaces, parentheses).
-- C{X-Genesys-GVP-CDR} (reference §4.3: name R, format U).  B{Ours}:
+- C{X-Genesys-GVP-CDR} (docs/gvp-rm-ctic.rst §4.3: name documented, format unknown).  B{Ours}:
   C{name=value} pairs separated by C{;}, values %-escaped where they hold
   C{;}, C{=} or C{%}.  The RM reads C{call-disposition} and
   C{queue-wait-time} (seconds) and keeps every other pair in the CDR's

@@ -240,7 +240,7 @@ def build(config: Config) -> RMConfig:
             continue
         tenant = tenant_of(v)
         if tenant in ctics:
-            # "there can be only one CTI Connector Resource Group per tenant" (seed)
+            # "there can be only one CTI Connector Resource Group per tenant" (docs/gvp-rm-ctic.rst §2.6)
             raise config.error(f"tenant {tenant} already has [ctic-group:{ctics[tenant].name}]", v.name, "tenant")
         ctics[tenant] = ResourceGroup(
             "ctic", _name(v.name), resource_members(v), v["load-balance-scheme"], v["port-capacity"],

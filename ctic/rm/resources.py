@@ -7,7 +7,7 @@ Usage is the number of calls a member is serving; it drives C{least-usage}
 (fewest calls), C{least-percent-usage} (lowest calls/capacity) and the
 group's C{port-capacity}.  A member is C{up} until C{failure_threshold}
 probes in a row fail, then C{down} until C{success_threshold} probes in a
-row succeed (the OpenSIPS dispatcher model, reference §2.9).  Members start
+row succeed (the OpenSIPS dispatcher model, docs/gvp-rm-ctic.rst §2.9).  Members start
 up (ours): a fresh RM routes at once and learns of a dead member from its
 probes.
 """

@@ -4,28 +4,28 @@ The Resource Manager's routing brain: a L{ctic.sip.proxy} router.
 
 Plain Python: it takes requests, responses and the proxy's request context
 and returns L{Forward}/L{Reject} decisions; time comes from an injected
-clock.  The rules, and where each comes from (seed = "How the CTI Connector
-Works"; §n = shared/reference/gvp-rm-ctic.md):
+clock.  The rules, and where each comes from (§n = docs/gvp-rm-ctic.rst §n,
+which restates the GVP CTI Connector documentation):
 
 - A call is a CTI call when it comes from a gateway resource whose group has
-  C{use-cti} other than 0 (seed).  C{use-cti=0}: map the DNIS to an IVR
+  C{use-cti} other than 0 (§2.1).  C{use-cti=0}: map the DNIS to an IVR
   Profile, send to an MCP.  C{use-cti=1}: to a CTIC, no mapping yet.
   C{use-cti=2}: map first; C{cti-allow=false} is non-CTI, true or unset is
   CTI, and the profile's CTI service parameters go to the CTIC as
-  Request-URI parameters (seed).
+  Request-URI parameters (§2.1).
 - To a CTIC: C{X-Genesys-GVP-Session-ID} with C{gvp.rm.datanodes},
   C{gvp.rm.cti-call=1}, and C{gvp.rm.tenant-id} only when C{use-cti=2}
-  (seed, §4.1).
+  (§2.2, §4.1).
 - An INVITE from a CTIC: C{gvp.ctic.outbound} non-zero is outbound (to the
   gateway the call came from, C{use-same-gateway}); otherwise inbound: the
   DNIS comes from the header named by C{rm.sip-header-for-cti-dnis} (else the
   Request-URI user part), the call is mapped if it was not, C{gvp.rm.tenant-id}
   is added, and the 200 OK back to the CTIC carries
-  C{X-Genesys-GVP-CTI-Params} when the mapping happened then (seed).
+  C{X-Genesys-GVP-CTI-Params} when the mapping happened then (§4.3).
 - An INVITE from an MCP (a new call) goes to the CTIC of its CTI session
   (which places it with C{gvp.ctic.outbound=1}), else to the gateway of its
   session, with the CTI service parameters as Request-URI parameters; so
-  does a REFER from an MCP inside a CTI session (seed).
+  does a REFER from an MCP inside a CTI session (§2.8).
 - A CTIC's failure: a code in C{cti-unavailable-respcode} applies
   C{cti-unavailable-action} (group, else C{rm.}); a 404 falls back to a
   VoiceXML resource (C{gvp.rm.resource-req} unless
@@ -33,7 +33,8 @@ Works"; §n = shared/reference/gvp-rm-ctic.md):
   none left, all down or the group at capacity applies
   C{fail-over-cti-handling} (§2.7).  Ours: a listed code is checked before
   the 404 fallback, and a listed code with no action set anywhere tries the
-  next CTIC, as the seed says for an unset C{rm.cti-unavailable-action}.
+  next CTIC, as the GVP CTI Connector documentation says
+  (§2.7) for an unset C{rm.cti-unavailable-action}.
 """
 
 from __future__ import annotations

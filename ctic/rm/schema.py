@@ -134,7 +134,7 @@ header_name.describe = "SIP header name"
 
 
 def service_parameter(text: str):
-    """C{fixed,<value>} (the seed: TransferOnCTI 'value type is fixed'); a bare value is fixed too (ours)."""
+    """C{fixed,<value>} (docs/gvp-rm-ctic.rst §2.5: TransferOnCTI's value type is fixed); a bare value is fixed too (ours)."""
     kind, sep, value = text.partition(",")
     if sep and kind.strip().lower() == "fixed":
         return value.strip()
@@ -147,7 +147,7 @@ service_parameter.describe = "fixed,<value>"
 
 
 def yes_no(text: str):
-    """TransferOnCTI: Yes or No, value type fixed (the seed)."""
+    """TransferOnCTI: Yes or No, value type fixed (docs/gvp-rm-ctic.rst §2.5)."""
     value = service_parameter(text)
     if value.lower() not in ("yes", "no"):
         raise ValueError("expected fixed,Yes or fixed,No")

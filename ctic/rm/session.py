@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.rm.test_rm_routing -*-
 """
-RM call sessions (reference §2.2): one per call, across its legs.
+RM call sessions (docs/gvp-rm-ctic.rst §2.2): one per call, across its legs.
 
 A session starts with the first INVITE of a call (from a gateway, or from a
 CTIC or MCP when no session is known), gathers legs (each a dialog, keyed by
