@@ -2,8 +2,9 @@
 Genesys IVR Server's XML interface ("IVR SDK XML"): GLI framing, GctiMsg
 messages, and the IVR-side client the CTI Connector uses.
 
-Facts come from shared/reference/ivr-server-xml.md; where the reference is
-silent the behaviour is ours, configurable, and documented as ours in the
+Facts come from docs/ivr-server-xml.rst, which modules cite by section
+(C{docs/ivr-server-xml.rst §1.2}); where the sources are silent the
+behaviour is ours, configurable, and documented as ours there and in the
 README ("IVR Server XML").
 
 Layers, bottom up:

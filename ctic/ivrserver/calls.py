@@ -9,13 +9,14 @@ server's refusal (L{RequestFailed}, carrying the message), no answer in time
 (L{RequestTimeout}), the call ending (L{CallEnded}) or the link going down
 (L{LinkLost}).
 
-How answers are matched to requests (reference §2, §3.9):
+How answers are matched to requests (docs/ivr-server-xml.rst §2, §3.9):
 
 - UData* and Peek/GetStatReq by C{RequestId};
 - CallInfoReq, RouteRequest and AccessNum* in order, per call (they carry
   no id);
-- transfers and conferences by the C{CallStatus} events the reference
-  lists for each, or a C{CallError} naming the request (or C{Unknown}).
+- transfers and conferences by the C{CallStatus} events
+  docs/ivr-server-xml.rst §3.4 lists for each, or a C{CallError} naming
+  the request (or C{Unknown}).
   One such operation is outstanding per call at a time.
 
 Every message IVR Server sends about the call is also given to the call's

@@ -4,21 +4,23 @@ The IVR-side client: one logged-in GLI link to IVR Server, kept up.
 
 - Connects to the first server of C{servers} (primary, then backups).
   When a link fails or a connection attempt fails, it moves to the next
-  server (warm standby switchover, reference §4) after a delay that starts
-  at C{reconnect_delay} and doubles after each full round of failures, up
-  to C{reconnect_max_delay}; a successful login resets it.  (Ours: the
-  reference gives only I-Library's fixed 2-5 s delay.)
+  server (warm standby switchover, docs/ivr-server-xml.rst §4) after a
+  delay that starts at C{reconnect_delay} and doubles after each full round
+  of failures, up to C{reconnect_max_delay}; a successful login resets it.
+  (Ours: docs/ivr-server-xml.rst §1.3, §10 give only I-Library's fixed
+  2-5 s delay.)
 - Logs in with C{LoginReq Version='4.0'}; on C{Status='InitInProgress'}
   repeats the login every C{login_retry} seconds; C{FlowControl On}
   stops new calls until C{Off}; C{MonitorInfo} goes to C{monitor_listeners}.
 - Keep-alives per I-Library: a KeepAliveRequest after C{keepalive_interval}
   seconds with nothing received, the link declared dead after
   C{dead_multiplier} x that interval.
-- Calls do not survive a reconnect (reference §2): when a link goes down
-  every call on it ends with L{LinkLost}, and its C{ended} Deferred tells
-  call logic, which applies its own policy.
+- Calls do not survive a reconnect (docs/ivr-server-xml.rst §2): when a
+  link goes down every call on it ends with L{LinkLost}, and its C{ended}
+  Deferred tells call logic, which applies its own policy.
 - CallIds are unique across restarts: C{<ClientName>_<start ms, hex><random
-  16 bits, hex>_<sequence>} (ours; the reference only requires uniqueness).
+  16 bits, hex>_<sequence>} (ours; docs/ivr-server-xml.rst §2 only requires
+  uniqueness).
 
 C{events} (a L{ctic.events.MessageEvents}) receives a
 L{ctic.events.MessageEvent} for every message on any link (for a ladder

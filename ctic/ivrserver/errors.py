@@ -16,11 +16,13 @@ class NotReady(IVRServerError):
 
 
 class PortBusy(IVRServerError):
-    """A call is already active on this CalledNum (one call per port; reference §2)."""
+    """A call is already active on this CalledNum (one call per port;
+    docs/ivr-server-xml.rst §2)."""
 
 
 class LinkLost(IVRServerError):
-    """The link to IVR Server went down; calls do not survive a reconnect (reference §2)."""
+    """The link to IVR Server went down; calls do not survive a reconnect
+    (docs/ivr-server-xml.rst §2)."""
 
 
 class RequestTimeout(IVRServerError):

@@ -2,8 +2,8 @@
 """
 How a GctiMsg message is declared: its attributes and child elements in the
 DTD's order, and the L{message} decorator that turns a declaration into a
-frozen dataclass the XML codec walks (reference §2, §3, DTD in the guide's
-appendix).
+frozen dataclass the XML codec walks (docs/ivr-server-xml.rst §2, §3; the DTD
+in the guide's appendix).
 
 Field names are the Genesys attribute and element names, exactly: a reader
 with the IVR SDK XML guide open sees the same words in the code.

@@ -2,7 +2,7 @@
 """
 GLI (GDI Link Interface) framing, Sans-IO.
 
-Every frame is a 6-byte header and a payload (reference §1.2)::
+Every frame is a 6-byte header and a payload (docs/ivr-server-xml.rst §1.2)::
 
     offset 0  1 byte   zero
     offset 1  1 byte   MessageType: 0 KeepAliveRequest, 1 KeepAliveResponse,
@@ -15,8 +15,8 @@ Bytes 0-1 are read together as one 16-bit type; anything above 3 means the
 stream is no longer framed (we cannot trust its length), so it raises
 L{FramingError}.  A wrong version or application byte leaves the length
 intact: the frame is skipped and reported as a L{BadFrame}, and the link
-stays up (the real server answers such a frame with a GLI Error; reference
-§1.3).
+stays up (the real server answers such a frame with a GLI Error;
+docs/ivr-server-xml.rst §1.3).
 """
 
 from __future__ import annotations

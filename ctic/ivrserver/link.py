@@ -13,7 +13,7 @@ handler provides::
     gli_bad_frame(link, bad_frame)      a frame had wrong version/application bytes
     gli_lost(link, reason)              the connection is gone (reason: text)
 
-Keep-alives follow Genesys I-Library (reference §1.3): each C{interval}
+Keep-alives follow Genesys I-Library (docs/ivr-server-xml.rst §1.3): each C{interval}
 seconds with nothing received, send a KeepAliveRequest; after
 C{dead_after} seconds with nothing received at all, declare the link dead
 and close it.  A KeepAliveRequest from the peer is always answered.  An
@@ -138,7 +138,8 @@ class GLIProtocol(Protocol):
         self._write(data)
 
     def send_error(self, code: bytes = b"") -> None:
-        """Send a GLI Error frame (the code's layout is unknown to the reference; ours is empty)."""
+        """Send a GLI Error frame (the code's layout is unknown,
+        docs/ivr-server-xml.rst §1.3; ours is empty)."""
         self._write(gli.encode_frame(gli.ERROR, code))
         self._control(OUT, "Error")
 

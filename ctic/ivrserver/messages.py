@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.ivrserver.test_messages -*-
 """
 The GctiMsg message catalogue: every message of the IVR SDK XML interface
-(reference §3), in both directions, as typed frozen objects.
+(docs/ivr-server-xml.rst §3), in both directions, as typed frozen objects.
 
 Each class lists its attributes (L{A}) and child elements (L{E}, L{KV},
 L{ValueE}, L{Sub}) in the DTD's order; the codec writes them in exactly that
@@ -175,7 +175,7 @@ class RouteRequest:
 @message(S2C)
 class RouteResponse:
     # Required in the DTD; GENEM says present only when URS supplied it, so
-    # it is optional on input (reference §3.2).
+    # it is optional on input (docs/ivr-server-xml.rst §3.2).
     RouteType = A(ROUTE_TYPES)
     Dest = E()
     ExtnsEx = KV()
@@ -476,4 +476,4 @@ CATALOGUE: dict[str, type[Message]] = {
         DialOutRegistry, DialOutRegistryResp, DialOut, DialOutError, DialOutInit,
     )
 }
-"""Element name -> message class, for every message the reference documents."""
+"""Element name -> message class, for every message of docs/ivr-server-xml.rst §3."""

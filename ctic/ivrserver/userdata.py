@@ -2,7 +2,7 @@
 """
 Key-value lists as IVR Server carries them: C{UDataEx} (attached user data),
 C{ExtnsEx} (extensions), C{Parameters} (treatment parameters) and
-C{ConfigOptions} (reference §2.1).
+C{ConfigOptions} (docs/ivr-server-xml.rst §2.1).
 
 A list is a tuple of L{Node} (a named scalar) and L{List} (a named nested
 list).  A scalar is L{Str}, L{Int} or L{Bin}, the three C{Node Type}s of the
@@ -10,7 +10,8 @@ DTD.  Keys may repeat (C{UDataSet Action='Add'} may create duplicates), so
 a list is a tuple, not a dict; L{as_dict} and L{kvlist} convert for the
 common case.
 
-C{Bin} values: the reference does not say how they are written (§7).  ctic
+C{Bin} values: nobody says how they are written (docs/ivr-server-xml.rst
+§2.1, §7).  ctic
 writes them as hexadecimal text and reads hexadecimal in either case; that
 choice is ours.
 """
@@ -50,7 +51,7 @@ class Bin:
     type_name = "Bin"
 
     def text(self) -> str:
-        # ours: hexadecimal (the reference leaves Bin's encoding unknown)
+        # ours: hexadecimal (Bin's encoding is unknown, docs/ivr-server-xml.rst §2.1)
         return self.value.hex()
 
 

@@ -2,10 +2,10 @@
 """
 GctiMsg documents to typed messages, tolerantly and safely.
 
-Input is tolerant (reference §1.4, §10): either quote style, with or without
-the XML declaration and DOCTYPE, unknown attributes and elements ignored,
-the deprecated v1.0 C{UserData}/C{Extensions} NVPair lists read into
-C{UDataEx}/C{ExtnsEx}.  It is parsed by lxml with a parser that never loads
+Input is tolerant (docs/ivr-server-xml.rst §1.4, §10): either quote style,
+with or without the XML declaration and DOCTYPE, unknown attributes and
+elements ignored, the deprecated v1.0 C{UserData}/C{Extensions} NVPair lists
+read into C{UDataEx}/C{ExtnsEx}.  It is parsed by lxml with a parser that never loads
 a DTD, never touches the network and never expands entities; a document that
 declares entities, or refers to any entity other than the five predefined
 ones and character references, is rejected with L{GctiMsgError}.
@@ -53,15 +53,15 @@ class UnknownMessage(GctiMsgError):
 
 def _parser(encoding: str) -> etree.XMLParser:
     # Never load the external IServer.dtd, never fetch anything, never expand
-    # an entity (reference §1.4, §10 item 3).
+    # an entity (docs/ivr-server-xml.rst §1.4, §10 item 3).
     return etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
         huge_tree=False, remove_comments=True, remove_pis=True, recover=False, encoding=encoding,
     )
 
 
-# The declarations both real peers write (reference §1.4).  An ASCII document
-# reads the same in ISO-8859-1 and UTF-8, and libxml2 reads UTF-8 without a
+# The declarations both real peers write (docs/ivr-server-xml.rst §1.4).
+# An ASCII document reads the same in ISO-8859-1 and UTF-8, and libxml2 reads UTF-8 without a
 # conversion pass, so such documents go to a parser told they are UTF-8.
 _LATIN1_DECLARATIONS = (
     b"<?xml version='1.0' encoding='ISO-8859-1'?>",
@@ -84,7 +84,8 @@ _LATIN1_NAMES = frozenset((b"ISO-8859-1", b"ISO8859-1", b"ISO_8859-1", b"LATIN1"
 _ENTITY_REFERENCE = re.compile(rb"&(?!#|(?:lt|gt|amp|apos|quot);)")
 
 
-# The v1.0 NVPair lists read in place of their successors (reference §2.1).
+# The v1.0 NVPair lists read in place of their successors
+# (docs/ivr-server-xml.rst §2.1).
 _DEPRECATED_LISTS = {"UDataEx": "UserData", "ExtnsEx": "Extensions"}
 
 # The canonical document: the shape both real peers and our Encoder write for
@@ -402,7 +403,8 @@ class Decoder:
         return tuple(items)
 
     def _nvpairs(self, el, call_id, where) -> tuple:
-        # Deprecated v1.0 form: <NVPair><NVName/><NVVal/></NVPair> (reference §2.1)
+        # Deprecated v1.0 form: <NVPair><NVName/><NVVal/></NVPair>
+        # (docs/ivr-server-xml.rst §2.1)
         items = []
         for pair in el:
             if pair.tag != "NVPair":

@@ -273,7 +273,8 @@ class Encoder:
         for item in items:
             if isinstance(item, Node):
                 if ":" in item.Name and "UDataEx" in where:
-                    # UDataGet lists keys separated by ':' (reference §2.1)
+                    # UDataGet lists keys separated by ':'
+                    # (docs/ivr-server-xml.rst §2.1)
                     raise EncodeError(f"{where}: key {item.Name!r} contains ':'")
                 value = item.value
                 if not isinstance(value, (Str, Int, Bin)):

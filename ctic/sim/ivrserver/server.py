@@ -48,7 +48,8 @@ class IVRServerSim(Factory):
         self.clock = clock
         self.model = model
         self.faults = faults or Faults()
-        # The real server writes single quotes, no whitespace (reference §1.4).
+        # The real server writes single quotes, no whitespace
+        # (docs/ivr-server-xml.rst §1.4).
         self.encoder = Encoder(encoding, "'", False, dtd_file)
         self.decoder = Decoder()
         self.keepalive_interval = keepalive_interval

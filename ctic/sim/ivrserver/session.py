@@ -2,8 +2,8 @@
 """
 One client connection to the simulated IVR Server, and the calls it owns.
 
-Behaviour follows the reference (§3, §4, §10 "Simulator"); where it is
-silent, the simulator's choices are ours and marked "ours" below:
+Behaviour follows docs/ivr-server-xml.rst (§3, §4, §10 "Simulator"); where
+the sources are silent, the simulator's choices are ours and marked "ours" below:
 
 - Login: LoginResp (IServerVer, Result, Status when ReportStatus=true),
   then FlowControl (Version 4.0 logins), then MonitorInfo/Server for each
