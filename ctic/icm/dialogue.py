@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.icm.test_dialogue -*-
 """
-Service Control dialogues, VRU side (ged125.md §6, §7), and the API call
+Service Control dialogues, VRU side (docs/ged125.rst §6, §7), and the API call
 logic uses.
 
 Call logic starts a dialogue for a call on a link (L{PGLink.newCall} or
@@ -11,7 +11,7 @@ C{resourceConnected}, C{callerGone}, C{fail}).  C{ended} tells it when and
 why the dialogue is over.  A dialogue belongs to its link, not to one TCP
 connection, so it survives a duplex takeover (see L{ctic.icm.link}).
 
-Project decisions where the reference is silent (all [I] in ged125.md):
+Project decisions where the reference is silent (all inferred in docs/ged125.rst):
 - SendSeqNo: one counter per dialogue per direction, starting at
   C{send_seq_start} (default 0); the PG's values are logged when out of
   order, never rejected.

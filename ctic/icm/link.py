@@ -1,11 +1,12 @@
 # -*- test-case-name: tests.icm.test_duplex -*-
 """
-One VRU-PG as the VRU sees it: a listener port (seed: "separate listener
-ports must be specified ... for each VRU-PG", e.g. C{[Tenant1] Ports=9001,9002}),
+One VRU-PG as the VRU sees it: a listener port (the GVP CTI Connector
+documentation, docs/gvp-rm-ctic.rst §3.4: "separate listener ports must be
+specified ... for each VRU-PG", e.g. C{[Tenant1] Ports=9001,9002}),
 the TCP connections its sides make to it, the one active session, and the
 dialogues of its calls.
 
-Duplex (GVP's CTI Connector documentation, "Duplex Mode"; docs/ged125.rst, Duplex): both sides of a PG pair connect
+Duplex (GVP's CTI Connector documentation, "Duplex Mode"; docs/ged125.rst §5.5): both sides of a PG pair connect
 to the port; one session is active and the other connection stays quiescent.
 An OPEN_REQ while the PG already has an established session terminates the
 existing session (its connection is closed) and the new one takes over; with

@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.icm.test_loopback -*-
 """
 Twisted shell for the VRU side: a protocol that only moves bytes into a
-L{VRUSession}, and per-tenant listener services (seed: C{[Tenant1]
-Ports=9001,9002}, one listener per port, each port one VRU-PG).
+L{VRUSession}, and per-tenant listener services (the GVP CTI Connector
+documentation, docs/gvp-rm-ctic.rst §3.4: C{[Tenant1] Ports=9001,9002}, one
+listener per port, each port one VRU-PG).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.icm.test_session -*-
 """
-One PG connection, VRU side (ged125.md §5): Sans-IO.
+One PG connection, VRU side (docs/ged125.rst §5): Sans-IO.
 
 The Twisted protocol hands us bytes (L{VRUSession.dataReceived}) and gives us
 two callables, C{write(bytes)} and C{lose()}; timers run on an injected
@@ -97,7 +97,7 @@ class VRUSession:
             try:
                 msg = self.codec.decode(frame)
             except FieldError as e:
-                # One bad field: skip this message, keep the session (ged125.md §7.7 decision).
+                # One bad field: skip this message, keep the session (docs/ged125.rst §7.7 decision).
                 log.warn("Skipped a message from {peer} on {link}: {reason}", peer=self.peer_text,
                          link=self.link.name, reason=str(e), message_name=e.message, tag=e.tag)
                 continue

@@ -2,7 +2,7 @@
 What a VRU-side GED-125 link needs to know, as plain data.  Built from the
 INI file by L{ctic.connector.tap}; tests build it directly.
 
-Every guess the reference marks [I] or [U] is a setting here (ged125.md §12.7),
+Every guess docs/ged125.rst marks inferred or unknown is a setting here (§12.7),
 with the project's default; none of these names is Cisco's or Genesys's.
 """
 

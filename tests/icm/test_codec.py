@@ -15,7 +15,7 @@ from ctic.icm.session import VRUSession
 from ctic.icm.settings import LinkSettings
 from tests.support import assert_no_pending_calls
 
-# ged125.md §8, byte for byte
+# docs/ged125.rst §8, byte for byte
 EXAMPLES = {
     "OPEN_REQ": "0000000c 00000003 00000001 00000010 00000078",
     "OPEN_CONF": "00000018 00000004 00000001 00000000 00000000 00000000 00000000 00000001",

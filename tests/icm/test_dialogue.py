@@ -1,4 +1,4 @@
-"""Service Control dialogues: call flows (ged125.md §7) through the wire, on task.Clock."""
+"""Service Control dialogues: call flows (docs/ged125.rst §7) through the wire, on task.Clock."""
 
 from ctic.icm import constants as C
 from ctic.icm.dialogue import ENDED

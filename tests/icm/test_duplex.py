@@ -1,4 +1,8 @@
-"""Duplex VRU-PG: side A active, side B quiescent, takeover mid-call (seed "Duplex Mode")."""
+"""
+Duplex VRU-PG: side A active, side B quiescent, takeover mid-call (the GVP
+CTI Connector documentation, "Duplex Mode": docs/gvp-rm-ctic.rst §3.4,
+docs/ged125.rst §5.5).
+"""
 
 from ctic.icm import constants as C
 from ctic.icm.dialogue import ENDED

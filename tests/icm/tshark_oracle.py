@@ -3,7 +3,7 @@ Compare what tshark's ged125 dissector reads (PDML) with the messages we
 exchanged.  tshark is an outside oracle: its dissector is GPL and not
 copied; we only read its output.
 
-Known dissector quirks (ged125.md §11, S1) and what we assert instead:
+Known dissector quirks (docs/ged125.rst §11, S1) and what we assert instead:
 - tag 33 is our CED; Wireshark names some CED-related tags differently, so
   floating fields are compared by tag number and value, not by label;
 - ECC_VAR_ARRAY string lengths are read one byte off in S1; arrays are
@@ -13,7 +13,7 @@ Known dissector quirks (ged125.md §11, S1) and what we assert instead:
   carry floating fields carries none (e.g. EVENT_REPORT ANSWER without
   CauseCode, RUN_SCRIPT_RESULT without variables), and stops before showing
   the rest of its fixed part.  GED-125 makes those floating fields optional
-  (ged125.md §2.1), so we assert that exactly those messages are flagged and
+  (docs/ged125.rst §2.1), so we assert that exactly those messages are flagged and
   nothing else is.
 """
 

@@ -28,8 +28,8 @@ CONNECTED, OPENING, OPEN, READY, CLOSED = "CONNECTED", "OPENING", "OPEN", "READY
 class PGSettings:
     name: str = "PG1"
     sides: dict = field(default_factory=lambda: {"A": ("127.0.0.1", 9001)})
-    version: int = 16  # S2's PG simulator default (ged125.md §5.2)
-    idle_timeout: int = 120  # seconds (§5.3 decision)
+    version: int = 16  # S2's PG simulator default (docs/ged125.rst §5.2)
+    idle_timeout: int = 120  # seconds (docs/ged125.rst §5.3 decision)
     nul_terminate: bool = True
     failover_every: float = 0.0  # seconds; 0 = only on loss
     failover_mode: str = "supersede"  # supersede | drop
