@@ -161,12 +161,23 @@ def test_udp_response_delivered_unstamped(reactor, user):
 
 
 def test_handler_failure_is_contained(reactor):
+    """A handler that raises is logged with its traceback; the transport goes on serving."""
     class Broken:
-        def messageReceived(self, msg):
-            raise RuntimeError("boom")
+        seen = []
 
-    _, proto = udp_layer(reactor, Broken())
-    proto.datagramReceived(options(), ("192.0.2.3", 5060))  # logged, not raised
+        def messageReceived(self, msg):
+            self.seen.append(msg.call_id)
+            if len(self.seen) == 1:
+                raise RuntimeError("boom")
+
+    handler = Broken()
+    _, proto = udp_layer(reactor, handler)
+    with capturedLogs() as events:
+        proto.datagramReceived(options(call_id=b"first"), ("192.0.2.3", 5060))  # must not raise
+    [failure] = [e["log_failure"] for e in events if "log_failure" in e]
+    assert failure.check(RuntimeError) and str(failure.value) == "boom"
+    proto.datagramReceived(options(call_id=b"second"), ("192.0.2.3", 5060))
+    assert handler.seen == ["first", "second"] and proto.transport.written == []
 
 
 def test_observers_see_in_and_out(reactor, user):
