@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_framing -*-
+# -*- test-case-name: tests.test_framing_timers -*-
 """
 One framing buffer for every length-prefixed binary protocol ctic speaks
 (GED-125's 8-byte header, GLI's 6-byte header).  Sans-IO: bytes in, whole

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_service -*-
+# -*- test-case-name: tests.rm.test_tap -*-
 """
 What every role's twistd plugin shares: the C{--config}, C{--lenient},
 C{--check}, C{--set} and C{--port} options (all ours), loading and validating

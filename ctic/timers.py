@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_timers -*-
+# -*- test-case-name: tests.test_framing_timers -*-
 """
 A restartable one-shot timer on an injected C{IReactorTime}: the shape every
 protocol here needs for idle timeouts, keep-alives, heartbeats and

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.connector.test_genesys -*-
+# -*- test-case-name: tests.connector.test_genesys_interop -*-
 """
 Genesys mode of the CTI Connector: a B2BUA between the Resource Manager and
 IVR Server (docs/gvp-rm-ctic.rst §3, §6.2; docs/ivr-server-xml.rst §4-6).

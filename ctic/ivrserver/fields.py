@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.ivrserver.test_messages -*-
+# -*- test-case-name: tests.ivrserver.test_xmlcodec -*-
 """
 How a GctiMsg message is declared: its attributes and child elements in the
 DTD's order, and the L{message} decorator that turns a declaration into a

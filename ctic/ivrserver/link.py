@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.ivrserver.test_link -*-
+# -*- test-case-name: tests.ivrserver.test_sim -*-
 """
 One GLI connection, for either side: frames in and out, GctiMsg documents
 through the codec, GLI keep-alives, and message events.

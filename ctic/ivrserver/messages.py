@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.ivrserver.test_messages -*-
+# -*- test-case-name: tests.ivrserver.test_xmlcodec -*-
 """
 The GctiMsg message catalogue: every message of the IVR SDK XML interface
 (docs/ivr-server-xml.rst §3), in both directions, as typed frozen objects.

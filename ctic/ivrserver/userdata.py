@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.ivrserver.test_messages -*-
+# -*- test-case-name: tests.ivrserver.test_xmlcodec -*-
 """
 Key-value lists as IVR Server carries them: C{UDataEx} (attached user data),
 C{ExtnsEx} (extensions), C{Parameters} (treatment parameters) and

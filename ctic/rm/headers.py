@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.rm.test_rm_headers -*-
+# -*- test-case-name: tests.rm.test_rm_routing -*-
 """
 The GVP extension headers the RM writes and reads.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.sip.test_message -*-
+# -*- test-case-name: tests.sip.test_parser -*-
 """
 The SIP message model: L{Request}, L{Response} and their L{Headers}.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.sip.test_service -*-
+# -*- test-case-name: tests.sip.test_transport -*-
 """
 The C{[sip]} section every SIP role shares (RM, CTIC, MCP simulator), and the
 Twisted service that opens its listeners.  All names here are ours: the

@@ -12,9 +12,8 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from ctic.icm import constants as C
-from ctic.icm.codec import Codec
 from ctic.icm.events import MessageEvents
-from ctic.icm.listener import TenantService
+from ctic.icm.listener import TenantService, VRUProtocol
 from ctic.icm.settings import LinkSettings
 from ctic.sim.vrupg.pg import PGSettings
 from ctic.sim.vrupg.protocol import SimPGService
@@ -41,6 +40,7 @@ class LoopbackTests(unittest.TestCase):
         self.events = MessageEvents()
         self.ladder = []
         self.events.subscribe(self.ladder.append)
+        self.wire = self.record_wire()
         self.settings = LinkSettings(ecc_names=["user.account"], instruction_timeout=5)
         self.vru = TenantService("Tenant1", [self.port], "127.0.0.1", self.settings, reactor, self.events)
         self.vru.startService()
@@ -53,6 +53,35 @@ class LoopbackTests(unittest.TestCase):
         self.sim.startService()
         self.link = self.vru.links[0]
         self.pg = self.sim.pg
+
+    def record_wire(self):
+        """
+        (client address, "in"/"out", bytes) for every read and write of the
+        CTIC's PG connections, in the order they happened: the bytes that
+        really crossed the loopback sockets, for the tshark oracle.
+        """
+        wire = []
+        made, received = VRUProtocol.connectionMade, VRUProtocol.dataReceived
+
+        def connectionMade(proto):
+            peer = proto.transport.getPeer()
+            proto.wire_client = client = (peer.host, peer.port)
+            write = proto.transport.write
+
+            def recording_write(data):
+                wire.append((client, "out", bytes(data)))
+                write(data)
+
+            proto.transport.write = recording_write  # before the session takes it
+            made(proto)
+
+        def dataReceived(proto, data):
+            wire.append((proto.wire_client, "in", bytes(data)))
+            received(proto, data)
+
+        self.patch(VRUProtocol, "connectionMade", connectionMade)
+        self.patch(VRUProtocol, "dataReceived", dataReceived)
+        return wire
 
     async def _tearDown(self):
         await self.sim.stopService()
@@ -101,18 +130,15 @@ class LoopbackTests(unittest.TestCase):
 
     def check_with_tshark(self):
         import tempfile
-        codec = Codec()
+        self.assertTrue(any(d == "in" for _, d, _ in self.wire) and any(d == "out" for _, d, _ in self.wire))
         pcap = PcapWriter()
         server = ("127.0.0.1", self.port)
         opened = set()
-        for event in self.ladder:
-            host, port = event.peer.rsplit(":", 1)
-            client = (host, int(port))
+        for client, direction, data in self.wire:
             if client not in opened:
                 pcap.open(client, server)
                 opened.add(client)
-            data = codec.encode(event.message)
-            if event.direction == "in":
+            if direction == "in":
                 pcap.data(client, server, data)
             else:
                 pcap.data(server, client, data)

@@ -1,5 +1,6 @@
 """VRU-side GED-125 session against the VRU-PG simulator, in memory, on task.Clock."""
 
+import pytest
 from ctic.icm import constants as C
 from ctic.icm.codec import Codec, base
 from ctic.icm.session import READY, idle_timeout_seconds
@@ -9,6 +10,7 @@ from tests.icm.harness import Wire
 from tests.support import assert_no_pending_calls
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the ladder stops at what it asserts and leaves the session's heartbeat timers running; close the session instead")
 def test_open_init_register_ladder():
     w = Wire(settings=LinkSettings(ecc_names=["user.account", "user.lang"], services=[7], trunk_groups=[3]))
     assert w.link.ready
@@ -44,6 +46,7 @@ def test_heartbeats_keep_the_session_and_silence_ends_it():
     assert_no_pending_calls(w.clock)
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the ladder stops at what it asserts and leaves the session's heartbeat timers running; close the session instead")
 def test_vru_heartbeat_when_configured():
     w = Wire(settings=LinkSettings(vru_heartbeat=True))
     w.connections["A"].pg._heartbeat.cancel()
@@ -83,6 +86,7 @@ def test_close_from_pg_and_from_vru():
     assert_no_pending_calls(w2.clock)
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the ladder stops at what it asserts and leaves the session's heartbeat timers running; close the session instead")
 def test_status_when_availability_changes():
     w = Wire(settings=LinkSettings(services=[7]))
     w.link.setAvailable(False)
@@ -94,6 +98,7 @@ def test_status_when_availability_changes():
     assert w.pg.service_status == {7: True} and w.pg.vru_status == 0
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the ladder stops at what it asserts and leaves the session's heartbeat timers running; close the session instead")
 def test_unsupported_interfaces_are_refused():
     w = Wire()
     side = w.connections["A"].pg
@@ -113,6 +118,7 @@ def test_idle_timeout_units():
     assert idle_timeout_seconds(500, "milliseconds") == 0.5
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the ladder stops at what it asserts and leaves the session's heartbeat timers running; close the session instead")
 def test_bad_input_on_the_wire():
     for kind, reset in [("truncated", True), ("oversize", True), ("garbage", True),
                         ("unknown-type", False), ("unknown-subtype", False), ("bad-field", False)]:
@@ -166,6 +172,7 @@ def test_idle_timeout_zero_means_no_idle_supervision():
     assert_no_pending_calls(w.clock)
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the ladder stops at what it asserts and leaves the session's heartbeat timers running; close the session instead")
 def test_a_non_dialogue_sc_message_from_the_pg_gets_no_dialogue_failure():
     from ctic.icm.codec import sc
 
@@ -176,6 +183,7 @@ def test_a_non_dialogue_sc_message_from_the_pg_gets_no_dialogue_failure():
     assert [e.name for e in w.ladder[before:]] == ["SERVICE_STATUS"] and w.link.ready
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the ladder stops at what it asserts and leaves the session's heartbeat timers running; close the session instead")
 def test_a_failing_ladder_observer_does_not_break_the_session():
     w = Wire()
 

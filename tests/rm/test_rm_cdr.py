@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import random
 
@@ -140,6 +142,7 @@ def test_sqlite_sink_recovers_when_the_database_comes_back(tmp_path):
     sink.close()
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_session_is_forgotten_only_after_the_cdr_is_stored(tmp_path):
     path = str(tmp_path / "cdr.sqlite")
     pool = InlinePool(hold=True)

@@ -8,6 +8,8 @@ port.  The commented use-cti = 2 / cti-allow examples are exercised too.
 
 from __future__ import annotations
 
+import pytest
+
 import re
 
 from ctic.sip.transport import Peer
@@ -34,6 +36,7 @@ def lab(text=SHIPPED):
     return RM(text)
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_each_gateway_port_reaches_its_tenants_ctic_and_others_go_straight_to_an_mcp():
     rm = lab()
     out = ladder(rm, UA(rm, GENESYS_GW, "gw"), UA(rm, CTIC_GENESYS), "sip:3001@127.0.0.1", "G")
@@ -46,6 +49,7 @@ def test_each_gateway_port_reaches_its_tenants_ctic_and_others_go_straight_to_an
     assert out.uri.params["voicexml"] == "file:///var/lib/ctic/default.vxml"
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_ctic_leg_b_is_mapped_for_its_tenant_not_taken_for_a_gateway_call():
     rm = lab()
     a = ladder(rm, UA(rm, GENESYS_GW, "gw"), UA(rm, CTIC_GENESYS), "sip:3001@127.0.0.1", "A")
@@ -74,6 +78,7 @@ class EphemeralUA(UA):
         return super().request(*args, headers=list(headers), **kwargs)
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_ctic_over_tcp_from_an_ephemeral_port_is_known_by_its_via():
     rm = lab()
     a = ladder(rm, UA(rm, GENESYS_GW, "gw"), UA(rm, CTIC_GENESYS), "sip:3001@127.0.0.1", "A")
@@ -87,6 +92,7 @@ def test_ctic_over_tcp_from_an_ephemeral_port_is_known_by_its_via():
     assert [m.status for _, m in rm.take()] == [403]  # 127.0.0.2 is no configured resource
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_mcp_invite_is_never_a_gateway_call():
     rm = lab()
     a = ladder(rm, UA(rm, GENESYS_GW, "gw"), UA(rm, CTIC_GENESYS), "sip:3001@127.0.0.1", "A")
@@ -101,6 +107,7 @@ def test_mcp_invite_is_never_a_gateway_call():
     assert [m.status for _, m in rm.take()] == [404]
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_use_cti_2_examples_follow_cti_allow():
     rm = lab(uncommented_examples(SHIPPED))
     front = Peer("UDP", "127.0.0.1", 5063)

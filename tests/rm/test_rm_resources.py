@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
@@ -95,6 +97,7 @@ def test_member_goes_down_after_threshold_and_comes_back():
     assert_no_pending_calls(clock)
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_down_ctic_is_skipped_by_routing_and_all_down_fails_over():
     rm = RM(BASE + gateway_group(1) + ctic_group("fail-over-cti-handling = answer"))
     gs = rm.router.ctic_groups["Environment"]

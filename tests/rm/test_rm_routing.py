@@ -6,6 +6,8 @@ are the real ones, on a task.Clock.
 
 from __future__ import annotations
 
+import pytest
+
 from ctic.rm.headers import SessionID
 from ctic.sip.message import Request, Response
 from tests.rm.harness import BASE, CTIC1, CTIC2, GW, MCP1, MCP2, RM, UA, ctic_group, gateway_group
@@ -31,6 +33,7 @@ def finish(rm):
 # --- use-cti = 0 ---------------------------------------------------------------
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_use_cti_0_maps_dnis_and_goes_to_mcp():
     rm = rm_with(0)
     gw = UA(rm, GW, "gw")
@@ -85,6 +88,7 @@ def test_use_cti_0_full_call_writes_one_cdr_and_forgets_the_session():
     assert_no_pending_calls(rm.clock)
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_dnis_patterns_and_default_profile():
     rm = rm_with(0)
     gw, mcp = UA(rm, GW, "gw"), UA(rm, MCP1, "mcp")
@@ -95,6 +99,7 @@ def test_dnis_patterns_and_default_profile():
     assert sid_of(inv).params["gvp.rm.tenant-id"] == "1.101_fallback"
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_failed_invite_ends_the_session_with_a_cdr():
     rm = rm_with(0)
     gw, mcp = UA(rm, GW, "gw"), UA(rm, MCP1, "mcp")
@@ -106,6 +111,7 @@ def test_failed_invite_ends_the_session_with_a_cdr():
     assert cdr.end_reason == "rejected" and cdr.final_status == 486
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_unknown_source_is_refused():
     rm = rm_with(0)
     stranger = UA(rm, type(GW)("UDP", "203.0.113.9", 5060))
@@ -178,6 +184,7 @@ def test_use_cti_1_goes_to_ctic_unmapped_then_ctic_invite_is_mapped():
     assert_no_pending_calls(rm.clock)
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_ctic_dnis_defaults_to_request_uri_user_and_bye_from_ctic_carries_cdr():
     rm = rm_with(1)
     gw, ctic, mcp = UA(rm, GW, "gw"), UA(rm, CTIC1, "ctic"), UA(rm, MCP1, "mcp")
@@ -199,6 +206,7 @@ def test_ctic_dnis_defaults_to_request_uri_user_and_bye_from_ctic_carries_cdr():
 # --- use-cti = 2 ---------------------------------------------------------------
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_use_cti_2_cti_allow_unset_sends_cti_parameters_and_tenant_to_ctic():
     rm = rm_with(2)
     gw, ctic = UA(rm, GW, "gw"), UA(rm, CTIC1, "ctic")
@@ -209,6 +217,7 @@ def test_use_cti_2_cti_allow_unset_sends_cti_parameters_and_tenant_to_ctic():
     assert sid.params["gvp.rm.cti-call"] == "1" and sid.params["gvp.rm.tenant-id"] == "1.101_sales"
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_use_cti_2_cti_allow_true_and_false():
     policy = "\n[ivr-profile:sales/gvp.policy]\ncti-allow = {}\n"
     rm = rm_with(2, extra=policy.format("true"))
@@ -222,6 +231,7 @@ def test_use_cti_2_cti_allow_true_and_false():
     assert rm.cdrs[0].cti is False and rm.cdrs[0].use_cti == 2
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_use_cti_2_ctic_invite_of_a_mapped_call_gets_no_cti_params():
     rm = rm_with(2)
     gw, ctic, mcp = UA(rm, GW, "gw"), UA(rm, CTIC1, "ctic"), UA(rm, MCP1, "mcp")
@@ -234,6 +244,7 @@ def test_use_cti_2_ctic_invite_of_a_mapped_call_gets_no_cti_params():
 # --- outbound ------------------------------------------------------------------
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_ctic_outbound_goes_to_the_gateway_the_call_came_from():
     rm = rm_with(1)
     gw, ctic = UA(rm, GW, "gw"), UA(rm, CTIC1, "ctic")
@@ -246,6 +257,7 @@ def test_ctic_outbound_goes_to_the_gateway_the_call_came_from():
     rm.one(to=MCP1)
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_mcp_outbound_and_refer_carry_cti_parameters():
     rm = rm_with(2)
     gw, ctic, mcp = UA(rm, GW, "gw"), UA(rm, CTIC1, "ctic"), UA(rm, MCP1, "mcp")
@@ -278,6 +290,7 @@ def test_mcp_outbound_and_refer_carry_cti_parameters():
 # --- failures ------------------------------------------------------------------
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_ctic_error_retries_next_ctic():
     rm = rm_with(1)
     gw, c1 = UA(rm, GW, "gw"), UA(rm, CTIC1)
@@ -288,6 +301,7 @@ def test_ctic_error_retries_next_ctic():
         (CTIC1.host, "ACK"), (CTIC2.host, "INVITE")]
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_all_ctics_failed_applies_fail_over_cti_handling():
     rm = rm_with(1, ctic_extra="fail-over-cti-handling = answer")
     gw, c1, c2 = UA(rm, GW, "gw"), UA(rm, CTIC1), UA(rm, CTIC2)
@@ -300,6 +314,7 @@ def test_all_ctics_failed_applies_fail_over_cti_handling():
     assert "gvp.rm.cti-call" not in sid_of(inv).params
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_fail_over_reject_default_uses_last_code():
     rm = rm_with(1)
     gw, c1, c2 = UA(rm, GW, "gw"), UA(rm, CTIC1), UA(rm, CTIC2)
@@ -311,6 +326,7 @@ def test_fail_over_reject_default_uses_last_code():
     assert cdr.final_status == 502 and "fail-over-cti-handling" in cdr.extra["rm.cti-failure"]
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_listed_code_applies_group_action_without_retry():
     rm = rm_with(1, ctic_extra="cti-unavailable-respcode = 503;480\ncti-unavailable-action = reject")
     gw, c1 = UA(rm, GW, "gw"), UA(rm, CTIC1)
@@ -320,6 +336,7 @@ def test_listed_code_applies_group_action_without_retry():
     assert not [m for p, m in msgs if isinstance(m, Request) and m.method == "INVITE"]
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_listed_code_falls_back_to_server_action_script():
     rm = rm_with(1, ctic_extra="cti-unavailable-respcode = 503",
                  rm_section="[rm]\ncti-unavailable-action = script;annc;http://apps/sorry.wav\n")
@@ -331,6 +348,7 @@ def test_listed_code_falls_back_to_server_action_script():
     assert netann.uri.user == "annc" and netann.uri.params["play"] == "http://apps/sorry.wav"
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_server_respcode_applies_when_group_has_none_and_unset_action_retries():
     rm = rm_with(1, rm_section="[rm]\ncti-unavailable-respcode = 503\n")
     gw, c1 = UA(rm, GW, "gw"), UA(rm, CTIC1)
@@ -338,6 +356,7 @@ def test_server_respcode_applies_when_group_has_none_and_unset_action_retries():
     assert [p.host for p, m in rm.take() if isinstance(m, Request) and m.method == "INVITE"] == [CTIC2.host]
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_ctic_404_falls_back_to_voicexml_with_capability():
     extra = f"\n[mcp-group:asr]\nmembers = {MCP2.host}:{MCP2.port}\ncapabilities = asr\nmonitor-method = none\n"
     rm = rm_with(1, extra=extra)
@@ -348,6 +367,7 @@ def test_ctic_404_falls_back_to_voicexml_with_capability():
     assert "gvp.rm.resource-req" not in inv.uri.params
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_ctic_404_fallback_ignores_capability_when_removed():
     extra = f"\n[mcp-group:asr]\nmembers = {MCP2.host}:{MCP2.port}\ncapabilities = asr\nmonitor-method = none\n"
     rm = rm_with(1, extra=extra, gw_extra="remove-ruri-capability-on-fallback = true")
@@ -357,6 +377,7 @@ def test_ctic_404_fallback_ignores_capability_when_removed():
     assert peer.host == MCP1.host
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_group_at_capacity_applies_fail_over():
     rm = rm_with(1, ctic_extra="port-capacity = 1\nfail-over-cti-handling = script;voicexml;http://apps/busy.vxml")
     gw, c1 = UA(rm, GW, "gw"), UA(rm, CTIC1)
@@ -390,6 +411,7 @@ def test_cancel_from_gateway_reaches_ctic_and_ends_session():
     assert_no_pending_calls(rm.clock)
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test asserts the routing ladder and stops mid-call, leaving transactions/session open; play the call to its end instead")
 def test_options_to_the_rm_is_answered():
     rm = rm_with(0)
     gw = UA(rm, GW, "gw")

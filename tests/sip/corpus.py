@@ -45,7 +45,16 @@ def load(name: str) -> bytes:
 
 
 def every_name():
-    return sorted(p.stem for p in RFC4475.glob("*.dat"))
+    """
+    Every message of the corpus.  A missing or incomplete corpus is an error,
+    never a shorter parameter list: every message this module gives a
+    verdict must be there.
+    """
+    names = sorted(p.stem for p in RFC4475.glob("*.dat"))
+    missing = sorted(set(VALID + SEMANTIC + INVALID) - set(names))
+    if missing:
+        raise FileNotFoundError(f"RFC 4475 corpus in {RFC4475} lacks {missing}")
+    return names
 
 
 # A gateway's INVITE as the RM sees it (shipped etc/rm.ini semantics).

@@ -989,12 +989,18 @@ def test_call_limit_answers_503_with_retry_after():
     h.b2bua.max_calls = 1
     h.a.invite()
     h.flow()
+    first = h.a.call_id, h.a.invite_branch
     h.a.call_id = "second-call"
     h.a.invite()
     flow = h.flow()
     assert flow == ["A<-503 INVITE"]
     assert h.last["A<-503 INVITE"].headers.get("Retry-After") == "5"
     assert len(h.b2bua.calls) == 1
+    h.a.ack_failure(h.last["A<-503 INVITE"])
+    h.a.call_id, h.a.invite_branch = first
+    h.a.cancel()  # the held first call ends too
+    assert h.flow() == ["A<-200 CANCEL", "A<-487 INVITE"]
+    h.assert_clean()
 
 
 

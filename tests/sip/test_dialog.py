@@ -7,6 +7,8 @@ and the DialogTable's keyed lookup.
 
 from __future__ import annotations
 
+import pytest
+
 from ctic.sip.dialog import Dialog, DialogTable, new_call_id, new_tag
 from ctic.sip.headers import NameAddr, Via
 from ctic.sip.message import Headers, make_response
@@ -254,6 +256,7 @@ def test_table_finds_the_dialog_of_an_incoming_request_by_its_three_parts():
     assert len(table) == 0 and table.for_request(in_dialog("BYE", 8)) is None
 
 
+@pytest.mark.allow_open_state("the DialogTable is the unit under test; its dialogs belong to no call")
 def test_table_is_keyed_lookup_over_many_dialogs():
     table = DialogTable()
     dialogs = []
@@ -270,6 +273,7 @@ def test_table_is_keyed_lookup_over_many_dialogs():
         assert table.for_request(in_dialog("BYE", 8, call_id=d.call_id)) is d
 
 
+@pytest.mark.allow_open_state("the DialogTable is the unit under test; its dialogs belong to no call")
 def test_table_remove_only_the_same_object_and_rekey():
     table = DialogTable()
     d = uas_dialog()

@@ -62,12 +62,30 @@ def udp_layer(reactor, user, config=None):
     return layer, proto
 
 
+_streams: list = []
+
+
+@pytest.fixture(autouse=True)
+def end_streams():
+    """
+    A StringTransport never reports the connection lost, so a test that ends
+    with a connection up would leave its idle and deadline timers behind:
+    end every connection C{stream()} made, as the reactor would.
+    """
+    yield
+    for proto in _streams:
+        if proto.idle.active or proto.deadline.active:
+            proto.connectionLost(None)
+    _streams.clear()
+
+
 def stream(layer, host="192.0.2.50", port=40000, kind="TCP"):
     proto = SIPStreamFactory(layer, kind).buildProtocol(IPv4Address("TCP", host, port))
     if proto is None:
         return None, None
     transport = StringTransport(peerAddress=IPv4Address("TCP", host, port))
     proto.makeConnection(transport)
+    _streams.append(proto)
     return proto, transport
 
 
@@ -161,12 +179,23 @@ def test_udp_response_delivered_unstamped(reactor, user):
 
 
 def test_handler_failure_is_contained(reactor):
+    """A handler that raises is logged with its traceback; the transport goes on serving."""
     class Broken:
-        def messageReceived(self, msg):
-            raise RuntimeError("boom")
+        seen = []
 
-    _, proto = udp_layer(reactor, Broken())
-    proto.datagramReceived(options(), ("192.0.2.3", 5060))  # logged, not raised
+        def messageReceived(self, msg):
+            self.seen.append(msg.call_id)
+            if len(self.seen) == 1:
+                raise RuntimeError("boom")
+
+    handler = Broken()
+    _, proto = udp_layer(reactor, handler)
+    with capturedLogs() as events:
+        proto.datagramReceived(options(call_id=b"first"), ("192.0.2.3", 5060))  # must not raise
+    [failure] = [e["log_failure"] for e in events if "log_failure" in e]
+    assert failure.check(RuntimeError) and str(failure.value) == "boom"
+    proto.datagramReceived(options(call_id=b"second"), ("192.0.2.3", 5060))
+    assert handler.seen == ["first", "second"] and proto.transport.written == []
 
 
 def test_observers_see_in_and_out(reactor, user):
@@ -220,6 +249,7 @@ def test_tcp_response_on_same_connection_while_open(reactor, user):
     out = factory.buildProtocol(None)
     t2 = StringTransport()
     out.makeConnection(t2)
+    _streams.append(out)
     assert StreamParser().feed(t2.value())[0].status == 200
     assert layer.connection_count == 1
 
@@ -451,6 +481,8 @@ def test_stop_drops_connections(reactor, user):
     proto, transport = stream(layer)
     layer.stop()
     assert transport.disconnecting
+    close(proto, transport)
+    assert layer.connection_count == 0 and not proto.idle.active
 
 
 # --- TLS over real loopback ------------------------------------------------------------
