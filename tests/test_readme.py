@@ -43,9 +43,6 @@ _OUTSIDE_NOTES = re.compile("|".join((
 _ALLOWED_MENTIONS = {(".ci/run", "test ! -e .." + "/" + _SHARED)}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ctic/ivrserver/__init__.py still cites the research notes on the IVR Server; "
-    "being fixed with docs/ivr-server-xml.rst"))
 def test_no_tracked_file_points_outside_the_repository():
     files = subprocess.run(
         ["git", "ls-files", "-z"], capture_output=True, text=True, check=True, cwd=ROOT

@@ -217,11 +217,20 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, exact_body: b
     after it are ignored (RFC 4475 §3.1.1.8).
     """
     accel = _accel
+    msg = None
     if accel is not None:
         msg = accel(data, limits.max_message_size, limits.max_headers, exact_body)
-        if msg is not None:
-            return msg
-    return _parse_message_py(data, limits, exact_body=exact_body)
+    if msg is None:
+        msg = _parse_message_py(data, limits, exact_body=exact_body)
+    if type(msg) is Request and msg._uri is None:
+        # One URI grammar, checked here: a Request-URI that a later use would
+        # reject is a 400 now, before any transaction or routing sees it.
+        try:
+            msg.uri
+        except SIPParseError as err:
+            _annotate(err, data)
+            raise
+    return msg
 
 
 def _parse_message_py(data: bytes, limits: Limits = DEFAULT_LIMITS, *, exact_body: bool = False):

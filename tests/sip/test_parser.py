@@ -259,6 +259,25 @@ def test_bad_byte_in_name_addr_uri_is_400(monkeypatch, bad, header, pure):
     assert info.value.status == 400
 
 
+@pytest.mark.parametrize("bad", BAD_URI_BYTES + [b"\xcc"])
+@pytest.mark.parametrize("pure", [False, True])
+def test_bad_byte_in_request_uri_host_is_400_at_the_first_parse(monkeypatch, bad, pure):
+    """
+    The Request-URI too.  A fuzz run found one (from RFC 4475's semiuri)
+    that the start-line check let through and the proxy's first look at
+    the URI rejected, as a TU failure, after the transaction existed.
+    """
+    from ctic.sip import parser
+    if pure:
+        monkeypatch.setattr(parser, "_accel", None)
+    start = INVITE.split(b"\r\n", 1)[0]
+    method, _, version = start.split(b" ")
+    bad_start = b" ".join((method, b"sip:user;par=u%40example.net@" + bad + b"example.com", version))
+    with pytest.raises(SIPParseError) as info:
+        parse_datagram(INVITE.replace(start, bad_start, 1))
+    assert info.value.status == 400
+
+
 def test_copy_does_not_reparse(monkeypatch):
     m = parse_datagram(INVITE)
     from ctic.sip import uri

@@ -77,8 +77,7 @@ def message_state(m):
     state = [type(m).__name__, m.start_line(), m.body, type(m.body).__name__, m.source, dict(h._names),
              [(k, [value_state(v) for v in vs]) for k, vs in h._d.items()]]
     if isinstance(m, Request):
-        uri = m._uri if m._uri is None else (type(m._uri).__name__, str(m._uri))
-        state += [m.method, m._uri_text, uri]
+        state += [m.method, type(m.uri).__name__, str(m.uri)]  # parse_message has parsed it already
     else:
         state += [m.status, m.reason]
     return state
