@@ -188,6 +188,7 @@ def test_reinvite_and_update_are_answered_with_our_sdp(transport):
     h.assert_clean()
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test checks the first messages of a call and stops while it is up; play the call to its end instead")
 @pytest.mark.parametrize("status, retry_after", [(486, None), (503, "5")])
 def test_calls_past_max_calls_are_refused(status, retry_after):
     h = MCPHarness(max_calls=1, busy_status=status)
@@ -219,6 +220,7 @@ APPS = AppTable([
     ("sip:dialog@10.0.0.1;voicexml=file:///a.vxml", "<sip:8005550100@10.0.0.1>", "exact"),
     ("sip:5551212@10.0.0.1", "<sip:8005550100@10.0.0.1>", None),
 ])
+@pytest.mark.allow_open_state("leak debt (issue 13): the test checks the first messages of a call and stops while it is up; play the call to its end instead")
 def test_the_application_is_chosen_by_dnis(uri, to, app):
     h = MCPHarness(apps=APPS)
     with SimLog() as log:
@@ -238,6 +240,7 @@ def test_an_application_may_reject_with_its_status():
     h.assert_clean()
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test checks the first messages of a call and stops while it is up; play the call to its end instead")
 def test_request_uri_parameters_and_session_id_are_logged_as_sent():
     h = MCPHarness()
     uri = ("sip:dialog@10.0.0.1;voicexml=file:///a.vxml;ConnId=006e02;CustomerID=42;"
@@ -295,6 +298,7 @@ def test_data_steps_ladder_with_keys_that_need_escaping(transport):
     h.assert_clean()
 
 
+@pytest.mark.allow_open_state("leak debt (issue 13): the test checks the first messages of a call and stops while it is up; play the call to its end instead")
 def test_getdata_in_the_keynames_shape():
     h = MCPHarness(steps="getdata CustomerID,Segment", getdata_format="keynames")
     h.answered()
