@@ -4,7 +4,6 @@ import re
 import subprocess
 import sys
 
-import pytest
 
 from tests.support import ROOT
 

@@ -50,7 +50,7 @@ from ctic.sip.message import make_response
 from ctic.sip.service import make_transport, sip_section
 from ctic.sip.transaction import Timers
 from ctic.sip.transport import Peer
-from ctic.sip.uri import PARAM_CHARS, SIPURI, escape, unescape
+from ctic.sip.uri import SIPURI, param_value, uri_user
 
 log = Logger(namespace="ctic.connector.genesys")
 
@@ -102,10 +102,6 @@ def client_config(values) -> ClientConfig:
                         keepalive_interval=values["keepalive-interval"], request_timeout=values["request-timeout"],
                         call_setup_timeout=values["call-setup-timeout"], reconnect_delay=values["reconnect-delay"],
                         encoding=values["encoding"])
-
-
-def _param(value) -> str:
-    return escape(str(value), PARAM_CHARS)
 
 
 FORM = "application/x-www-form-urlencoded;charset=utf-8"
@@ -174,7 +170,7 @@ class GenesysCallLogic:
         return self.client.ready
 
     def ivr_port(self, invite) -> str:
-        user = unescape(getattr(invite.uri, "user", None) or "")
+        user = uri_user(invite.uri)
         return self.port_map.get(user, user)
 
     def new_call(self, call) -> None:
@@ -186,8 +182,7 @@ class GenesysCallLogic:
             return
         ani = dnis = None
         if self.mode == FRONT:
-            ani = unescape(getattr(invite.from_.uri, "user", None) or "") or None
-            dnis = unescape(getattr(invite.to.uri, "user", None) or "") or None
+            ani, dnis = uri_user(invite.from_.uri), uri_user(invite.to.uri)
         try:
             ivr = self.client.new_call(port, self.mode, ani=ani, dnis=dnis)
         except IVRServerError as e:
@@ -213,21 +208,21 @@ class GenesysCallLogic:
         if call.state != "new":
             return  # the caller gave up meanwhile
         invite = call.a.invite
-        ani = info.ANI or unescape(getattr(invite.from_.uri, "user", None) or "") or None
-        dnis = info.DNIS or unescape(getattr(invite.uri, "user", None) or "")
+        ani = info.ANI or uri_user(invite.from_.uri)
+        dnis = info.DNIS or uri_user(invite.uri) or ""
         params = {}
         if info.ConnId:
-            params["ConnId"] = _param(info.ConnId)
+            params["ConnId"] = param_value(info.ConnId)
         if info.UUID:
-            params["UUID"] = _param(info.UUID)
+            params["UUID"] = param_value(info.UUID)
         for key, value in data.items():
             if isinstance(value, str) and key not in params:
-                params[_param(key)] = _param(value)
+                params[param_value(key)] = param_value(value)
         host, port = self.rm.host, self.rm.port
-        uri = SIPURI(host, user=_param(dnis), port=port, params=params)
+        uri = SIPURI(host, user=param_value(dnis), port=port, params=params)
         local = call.b2bua.contact_uri(self.rm.transport).host
-        from_ = NameAddr(SIPURI(local, user=_param(ani) if ani else "anonymous"))
-        to = NameAddr(SIPURI(host, user=_param(dnis), port=port))
+        from_ = NameAddr(SIPURI(local, user=param_value(ani) if ani else "anonymous"))
+        to = NameAddr(SIPURI(host, user=param_value(dnis), port=port))
         log.info("CTI call {call_id}: IVR Server call {ivr_call} ANI {ani} DNIS {dnis} ConnId {conn_id}; "
                  "leg B to the RM", call_id=call.call_id, ivr_call=call.data["ivr"].CallId, ani=ani, dnis=dnis,
                  conn_id=info.ConnId)
@@ -331,7 +326,7 @@ class GenesysCallLogic:
                     uri = NameAddr.parse(str(refer_to)).uri
                 except Exception:
                     uri = None
-            dest = unescape(getattr(uri, "user", None) or "") or None
+            dest = uri_user(uri)
         dest = dest or request.uri.params.get("DefaultAgent")
         if dest is None:
             server.respond(make_response(request, 400, "Refer-To names no destination"))

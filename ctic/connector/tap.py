@@ -17,7 +17,7 @@ from ctic import config as cfg
 from ctic.config import Option, Schema, Section
 from ctic.icm import constants as C
 from ctic.connector.genesys import SECTIONS as GENESYS_SECTIONS
-from ctic.service import ConfigOptions, sip_port_overrides, tune_gc
+from ctic.service import SIPRoleOptions, tune_gc
 
 
 def _mask(text: str) -> int:
@@ -108,13 +108,10 @@ SCHEMA = Schema("ctic", (
 ) + GENESYS_SECTIONS)
 
 
-class Options(ConfigOptions):
+class Options(SIPRoleOptions):
     schema = SCHEMA
     defaultConfig = "etc/ctic-icm.ini"
     portHelp = "Genesys mode: SIP port for UDP and TCP, overriding [sip] udp-port and tcp-port (ours)"
-
-    def port_overrides(self, port):
-        return sip_port_overrides(port)
 
     def check(self, config):
         mode = config["CTIC"]["Mode"]
@@ -136,17 +133,15 @@ class Options(ConfigOptions):
             if icmc["MinVersion"] > icmc["MaxVersion"]:
                 raise config.error("MinVersion is above MaxVersion", "ICMC")
         if mode == "genesys":
-            from ctic.sip.service import check_sip
-
-            check_sip(config["sip"], config.path)
+            super().check(config)  # the [sip] checks
 
     def summary(self, config):
         out = [f"mode: {config['CTIC']['Mode']}"]
         if config["CTIC"]["Mode"] == "genesys":
-            sip, ivr, g = config["sip"], config["ivr-server"], config["genesys"]
-            out.append("SIP listeners: " + ", ".join(
-                f"{kind} {sip['listen-address']}:{sip[o]}" for kind, o in (("UDP", "udp-port"), ("TCP", "tcp-port"))
-                if sip[o] is not None))
+            from ctic.sip.service import listeners_summary
+
+            ivr, g = config["ivr-server"], config["genesys"]
+            out.append(listeners_summary(config["sip"]))
             out.append("IVR Server: {}:{}".format(*ivr["server"])
                        + (" (backup {}:{})".format(*ivr["backup-server"]) if ivr["backup-server"] else "")
                        + f" as {ivr['client-name']}")

@@ -48,7 +48,7 @@ from ctic.rm.resources import GroupState
 from ctic.sip.headers import NameAddr
 from ctic.sip.proxy import Forward, Reject
 from ctic.sip.transport import uri_peer
-from ctic.sip.uri import SIPURI, escape, unescape, PARAM_CHARS
+from ctic.sip.uri import SIPURI, param_value, unescape, uri_user
 
 log = Logger(namespace="ctic.rm.router")
 
@@ -56,21 +56,12 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, UPDATE, PRACK"
 CONSUMED_PARAMS = ("gvp.ctic.outbound", "gvp.rm.resource-req", "gvp-tenant-id", "transport", "lr", "maddr")
 
 
-def _user(uri) -> str | None:
-    user = getattr(uri, "user", None)
-    return unescape(user) if user else None
-
-
-def _param(value) -> str:
-    return escape(str(value), PARAM_CHARS)
-
-
 def header_dnis(value: str) -> str | None:
     """A DNIS from a header: the user part of a URI in it, or the text itself."""
     text = value.strip()
     if "sip:" in text or "sips:" in text or "tel:" in text or "<" in text:
         try:
-            return _user(NameAddr.parse(text).uri)
+            return uri_user(NameAddr.parse(text).uri)
         except Exception:
             return None
     return text or None
@@ -122,14 +113,16 @@ class RMRouter:
         no peer can pass for another host's resource.
         """
         src = request.source
-        yield src.host, src.port
+        host, seen = src.host, src.port
+        yield host, seen
         via = request.top_via
-        if via is not None and via.host == src.host:
-            yield via.host, via.port or 5060
+        if via is not None and via.host == host and (via.port or 5060) != seen:
+            seen = via.port or 5060
+            yield host, seen
         for contact in request.contact[:1]:
             uri = getattr(contact, "uri", None)
-            if getattr(uri, "host", None) == src.host:
-                yield uri.host, uri.port or 5060
+            if getattr(uri, "host", None) == host and (uri.port or 5060) not in (seen, src.port):
+                yield host, uri.port or 5060
 
     # --- requests -----------------------------------------------------------------
 
@@ -170,8 +163,8 @@ class RMRouter:
 
     def _from_gateway(self, request, ctx, group):
         tenant = group.tenant
-        ani = _user(request.from_.uri) if request.from_ else None
-        dnis = _user(request.uri)
+        ani = uri_user(request.from_.uri) if request.from_ else None
+        dnis = uri_user(request.uri)
         session = self._new_session(request, tenant, use_cti=group.use_cti, gateway_group=group,
                                     gateway_peer=request.source, ani=ani, dnis=dnis)
         if session is None:
@@ -228,7 +221,7 @@ class RMRouter:
         params = {k: v for k, v in request.uri.params.items() if k.lower() not in CONSUMED_PARAMS}
         if session.use_cti == 2 and session.profile is not None:
             for name, value in session.profile.cti_parameters:
-                params[name] = _param(value)
+                params[name] = param_value(value)
         uri = SIPURI(m.member.host, user=getattr(request.uri, "user", None), port=m.member.port, params=params)
         if m.peer.transport != "UDP":
             uri.params["transport"] = m.peer.transport.lower()
@@ -331,14 +324,14 @@ class RMRouter:
             service_type, url = script
             # NETANN (RFC 4240): annc + play=; anything else as a dialog + voicexml= (ours).
             if service_type.lower() in ("annc", "announcement"):
-                user, params["play"] = "annc", _param(url)
+                user, params["play"] = "annc", param_value(url)
             else:
-                user, params["voicexml"] = "dialog", _param(url)
+                user, params["voicexml"] = "dialog", param_value(url)
         else:
             user = "dialog"
-            params["voicexml"] = _param(profile.voicexml_url)
+            params["voicexml"] = param_value(profile.voicexml_url)
             for name, value in profile.parameters(profile.service_type):
-                params[name] = _param(value)
+                params[name] = param_value(value)
         uri = SIPURI(m.member.host, user=user, port=m.member.port, params=params)
         if m.peer.transport != "UDP":
             uri.params["transport"] = m.peer.transport.lower()
@@ -371,10 +364,10 @@ class RMRouter:
             if value is not None:
                 dnis = header_dnis(str(value))
         if dnis is None:
-            dnis = _user(request.uri)
+            dnis = uri_user(request.uri)
         session.dnis = dnis or session.dnis
         if request.from_ is not None:
-            session.ani = _user(request.from_.uri) or session.ani
+            session.ani = uri_user(request.from_.uri) or session.ani
         if session.profile is None:
             profile = self.config.map_profile(session.tenant, session.dnis)
             if profile is None:
@@ -439,7 +432,7 @@ class RMRouter:
             self.sessions.add_leg(session, request.call_id, "mcp-outbound", peer, request)
             if session.cti and session.profile is not None:
                 for name, value in session.profile.cti_parameters:
-                    uri.params[name] = _param(value)
+                    uri.params[name] = param_value(value)
         log.info("MCP outbound INVITE {call_id} to {kind} {peer}", call_id=request.call_id,
                  kind="CTIC" if to_ctic else "gateway", peer=str(peer))
         ctx.data["kind"] = "outbound"
@@ -467,7 +460,7 @@ class RMRouter:
             if self._mcp_member(src.host, src.port) is not None and session.profile.cti_parameters:
                 uri = request.uri.copy()
                 for name, value in session.profile.cti_parameters:
-                    uri.params[name] = _param(value)
+                    uri.params[name] = param_value(value)
                 if direct is not None:
                     return Forward(peer=direct[0], uri=uri, record_route=False)
                 return Forward(uri=uri, record_route=False)

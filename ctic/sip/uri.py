@@ -51,6 +51,17 @@ def escape(text: str, allowed=_USER_OK) -> str:
 PARAM_CHARS = _PARAM_OK
 
 
+def uri_user(uri) -> str | None:
+    """The unescaped user part of a URI (the number of a tel: URI), or C{None}."""
+    user = getattr(uri, "user", None)
+    return unescape(user) if user else None
+
+
+def param_value(value) -> str:
+    """Any value as the text of a URI parameter (escaped where RFC 3261 §25.1 says so)."""
+    return escape(str(value), PARAM_CHARS)
+
+
 class URIParams(dict):
     """
     URI parameters: names kept exactly as sent (a VoiceXML application reads

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.sip.corpus import ANSWER, INVALID, RESPONSES, SEMANTIC, VALID, every_name, load
-from tests.support import RFC4475, ROOT, free_port, requires_tool, twistd
+from tests.support import ROOT, free_port, requires_tool, twistd
 
 HERE = Path(__file__).parent
 

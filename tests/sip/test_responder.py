@@ -9,7 +9,6 @@ from ctic.sip.parser import parse_datagram
 from ctic.sip.responder import ALLOW, StatelessResponder
 from ctic.sip.transport import SIPDatagramProtocol, TransportLayer
 from tests.sip.corpus import ANSWER, INVALID, RESPONSES, load
-from tests.support import RFC4475
 
 
 class Node:

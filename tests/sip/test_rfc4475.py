@@ -16,7 +16,6 @@ from ctic.sip.parser import PING, StreamParser, parse_datagram
 from ctic.sip.transport import error_response_bytes
 from ctic.sip.uri import SIPURI, unescape
 from tests.sip.corpus import INCOMPLETE, INVALID, RESPONSES, SEMANTIC, VALID, load
-from tests.support import RFC4475
 
 
 GOOD = VALID + SEMANTIC

@@ -25,7 +25,7 @@ from ctic.sip.message import Request
 from ctic.sip.parser import PING, Limits, StreamParser
 from tests.sip.corpus import SEMANTIC, VALID, every_name, load
 from tests.sip.test_properties import mutated, requests, responses
-from tests.support import RFC4475, in_ci
+from tests.support import in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

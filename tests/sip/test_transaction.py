@@ -16,7 +16,7 @@ from ctic.sip.parser import parse_datagram
 from ctic.sip.transaction import TransactionLayer, Timers, is_rfc3261_branch, server_key
 from ctic.sip.transport import Peer, response_peer
 from tests.sip.corpus import load
-from tests.support import RFC4475, assert_no_pending_calls
+from tests.support import assert_no_pending_calls
 
 US = ("10.0.0.1", 5060)
 UAS = {"UDP": Peer("UDP", "10.0.0.2", 5060), "TCP": Peer("TCP", "10.0.0.2", 5060)}
